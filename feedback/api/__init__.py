@@ -1,0 +1,20 @@
+"""The JSON API under /api/v1: surveys, invitations, scores and responses."""
+
+from feedback.extensions import Api
+
+BEARER = {"type": "http", "scheme": "bearer"}
+
+
+def init_app(app, csrf) -> Api:
+    """Join the API blueprints to the app, free of CSRF: they take an API key."""
+    from feedback.api import invitations
+    from feedback.api import responses
+    from feedback.api import scores
+    from feedback.api import surveys
+
+    api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api.spec.components.security_scheme("bearerAuth", BEARER)
+    for blueprint in (surveys.blp, invitations.blp, scores.blp, responses.blp):
+        csrf.exempt(blueprint)
+        api.register_blueprint(blueprint, url_prefix="/api/v1")
+    return api

@@ -1,0 +1,307 @@
+"""Marshmallow schemas of the API: what comes in, what goes out, and the OpenAPI."""
+
+import re
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+
+import phonenumbers
+from email_validator import EmailNotValidError
+from email_validator import validate_email
+from marshmallow import EXCLUDE
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+from marshmallow import post_load
+from marshmallow import validate
+from marshmallow import validates
+from marshmallow import validates_schema
+
+from feedback.models import CHANNELS
+from feedback.models import KINDS
+from feedback.models import STAGES
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+LOCALE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+MAX_DELAY_MINUTES = 60 * 24 * 365
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, so a typo never passes silently."""
+
+
+class Properties(fields.Dict):
+    """Free context such as hotel or job id: short keys, scalar values."""
+
+    def __init__(self, **kwargs):
+        super().__init__(keys=fields.String(), values=fields.Raw(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if len(result) > 50:
+            raise ValidationError("At most 50 properties.")
+        for key, item in result.items():
+            if not key or len(key) > 64:
+                raise ValidationError(
+                    f"Property name {key!r} must be 1 to 64 characters."
+                )
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise ValidationError(
+                    f"Property {key!r} must be a string, number, true, false or null."
+                )
+            if isinstance(item, str) and len(item) > 500:
+                raise ValidationError(
+                    f"Property {key!r} is longer than 500 characters."
+                )
+        return result
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset, kept in UTC."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", default_timezone=None, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+
+
+class DateOrDateTime(fields.Field):
+    """A date (midnight UTC) or an ISO 8601 time with offset, as a UTC datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Give a date (2024-03-01) or a time with offset.")
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(), UTC)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{value!r} is not a date (2024-03-01) or a time with offset"
+                " (2024-03-01T09:00:00+00:00)."
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValidationError("A time needs its offset, such as +00:00 or Z.")
+        return parsed.astimezone(UTC)
+
+
+class SurveySchema(StrictSchema):
+    key = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            SLUG, error="Use lowercase letters, digits and dashes, up to 64."
+        ),
+        metadata={"example": "post-stay-nps"},
+    )
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    question = fields.String(required=True, validate=validate.Length(1, 500))
+    follow_up = fields.String(allow_none=True, validate=validate.Length(max=500))
+    touchpoint = fields.String(
+        required=True,
+        validate=validate.Regexp(SLUG, error="Use a label such as post-stay."),
+    )
+    stage = fields.String(required=True, validate=validate.OneOf(STAGES))
+    locale = fields.String(
+        load_default="en",
+        validate=validate.Regexp(
+            LOCALE, error="Use a language tag such as en or de-CH."
+        ),
+    )
+    link_ttl_days = fields.Integer(load_default=14, validate=validate.Range(1, 365))
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class SurveyPatchSchema(SurveySchema):
+    class Meta:
+        exclude = ("key",)
+
+
+class ContactSchema(StrictSchema):
+    external_id = fields.String(validate=validate.Length(1, 128), allow_none=True)
+    name = fields.String(validate=validate.Length(max=200), allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    region = fields.String(
+        load_only=True,
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Za-z]{2}$", error="Use a country code: DE, GB."),
+        metadata={"description": "Country of a national phone number, such as DE."},
+    )
+    locale = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            LOCALE, error="Use a language tag such as en or de-CH."
+        ),
+    )
+    timezone = fields.String(allow_none=True)
+    properties = Properties()
+
+    @validates("email")
+    def _email(self, value, **_):
+        if value is not None:
+            try:
+                validate_email(value, check_deliverability=False)
+            except EmailNotValidError as error:
+                raise ValidationError(str(error)) from None
+
+    @validates("timezone")
+    def _timezone(self, value, **_):
+        if value is not None:
+            from zoneinfo import available_timezones
+
+            if value not in available_timezones():
+                raise ValidationError(f"{value!r} is not an IANA time zone.")
+
+    @post_load
+    def normalise(self, data, **_):
+        if data.get("email"):
+            data["email"] = validate_email(
+                data["email"], check_deliverability=False
+            ).normalized
+        region = data.pop("region", None)
+        if data.get("phone"):
+            data["phone"] = normalise_phone(data["phone"], region)
+        if not any(data.get(key) for key in ("external_id", "email", "phone")):
+            raise ValidationError(
+                "A contact needs an external_id, an email or a phone.", "contact"
+            )
+        return data
+
+
+def normalise_phone(raw: str, region: str | None) -> str:
+    """Return the number in E.164, or raise a ValidationError that says why not."""
+    try:
+        number = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        if not raw.strip().startswith("+") and not region:
+            raise ValidationError(
+                f"{raw!r} is a national number: give it as +<country code>... or add"
+                " contact.region (such as GB).",
+                "phone",
+            ) from None
+        raise ValidationError(f"{raw!r} is not a phone number.", "phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{raw!r} is not a valid phone number.", "phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class ContactOutSchema(Schema):
+    external_id = fields.String()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    locale = fields.String()
+    timezone = fields.String()
+    properties = fields.Dict()
+
+
+class TriggerSchema(StrictSchema):
+    survey = fields.String(required=True, metadata={"example": "post-stay-nps"})
+    contact = fields.Nested(ContactSchema, required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    delay_minutes = fields.Integer(validate=validate.Range(0, MAX_DELAY_MINUTES))
+    send_at = AwareDateTime()
+    properties = Properties(load_default=dict)
+    idempotency_key = fields.String(validate=validate.Length(1, 200))
+
+    @validates_schema
+    def _one_time(self, data, **_):
+        if "delay_minutes" in data and "send_at" in data:
+            raise ValidationError("Give delay_minutes or send_at, not both.", "send_at")
+
+
+class MessageOutSchema(Schema):
+    id = fields.Integer()
+    channel = fields.String()
+    purpose = fields.String()
+    status = fields.String()
+    due_at = fields.DateTime()
+    sent_at = fields.DateTime()
+    attempts = fields.Integer()
+    provider_id = fields.String()
+    error_code = fields.String()
+    last_error = fields.String()
+    status_history = fields.List(fields.Dict())
+
+
+class InvitationOutSchema(Schema):
+    id = fields.Integer()
+    survey = fields.Function(lambda invitation: invitation.survey.key)
+    channel = fields.String()
+    status = fields.Function(lambda invitation: invitation.current_status())
+    suppression_reason = fields.String()
+    url = fields.String()
+    send_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    opened_at = fields.DateTime()
+    answered_at = fields.DateTime()
+    created_at = fields.DateTime()
+    properties = fields.Dict()
+    contact = fields.Nested(ContactOutSchema)
+    messages = fields.List(fields.Nested(MessageOutSchema))
+
+
+class ScoreQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    survey = fields.String(required=True)
+    from_ = DateOrDateTime(data_key="from")
+    to = DateOrDateTime()
+
+    @validates_schema
+    def _order(self, data, **_):
+        if data.get("from_") and data.get("to") and data["from_"] >= data["to"]:
+            raise ValidationError("from must be before to.", "to")
+
+
+class ScoreSchema(Schema):
+    survey = fields.String()
+    kind = fields.String()
+    metric = fields.String()
+    n = fields.Integer()
+    score = fields.Float(allow_none=True)
+    mean = fields.Float(allow_none=True)
+    promoters = fields.Integer()
+    passives = fields.Integer()
+    detractors = fields.Integer()
+    satisfied = fields.Integer()
+    easy = fields.Integer()
+    distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
+    from_ = fields.DateTime(data_key="from", allow_none=True)
+    to = fields.DateTime(allow_none=True)
+
+
+class ResponseQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    survey = fields.String()
+    since = AwareDateTime(metadata={"description": "Only answers changed since."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    cursor = fields.String()
+
+
+class ResponseOutSchema(Schema):
+    id = fields.Integer()
+    survey = fields.Function(lambda response: response.survey.key)
+    invitation_id = fields.Integer()
+    external_id = fields.Function(lambda response: response.contact.external_id)
+    score = fields.Integer()
+    comment = fields.String()
+    channel = fields.String()
+    properties = fields.Dict()
+    answered_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ResponsePageSchema(Schema):
+    items = fields.List(fields.Nested(ResponseOutSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class SurveyListSchema(Schema):
+    items = fields.List(fields.Nested(SurveySchema))

@@ -1,0 +1,80 @@
+"""Surveys: what is asked, of which kind, at which touchpoint."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import exists
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from feedback.api.schemas import SurveyListSchema
+from feedback.api.schemas import SurveyPatchSchema
+from feedback.api.schemas import SurveySchema
+from feedback.auth import require_api_key
+from feedback.errors import ApiError
+from feedback.models import Response
+from feedback.models import Survey
+from feedback.models import db
+
+blp = Blueprint("surveys", __name__, description="Surveys and their questions")
+blp.before_request(require_api_key)
+
+
+def get_survey(key: str) -> Survey:
+    survey = db.session.scalar(select(Survey).where(Survey.key == key))
+    if survey is None:
+        raise ApiError(404, f"There is no survey with key {key!r}.")
+    return survey
+
+
+@blp.route("/surveys")
+class Surveys(MethodView):
+    @blp.response(200, SurveyListSchema)
+    def get(self):
+        """List the surveys."""
+        return {"items": db.session.scalars(select(Survey).order_by(Survey.key)).all()}
+
+    @blp.arguments(SurveySchema)
+    @blp.response(201, SurveySchema)
+    def post(self, data):
+        """Create a survey."""
+        survey = Survey(**data)
+        db.session.add(survey)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise ApiError(
+                409,
+                f"A survey with key {data['key']!r} exists already.",
+                {"key": ["Already taken."]},
+            ) from None
+        return survey
+
+
+@blp.route("/surveys/<key>")
+class SurveyItem(MethodView):
+    @blp.response(200, SurveySchema)
+    def get(self, key):
+        """Show one survey."""
+        return get_survey(key)
+
+    @blp.arguments(SurveyPatchSchema(partial=True))
+    @blp.response(200, SurveySchema)
+    def patch(self, data, key):
+        """Change a survey; its kind only while it has no responses."""
+        survey = get_survey(key)
+        if "kind" in data and data["kind"] != survey.kind:
+            answered = db.session.scalar(
+                select(exists().where(Response.survey_id == survey.id))
+            )
+            if answered:
+                raise ApiError(
+                    409,
+                    "The kind of a survey with responses cannot change: their scores"
+                    " would mean something else. Create a new survey instead.",
+                    {"kind": ["Survey has responses."]},
+                )
+        for name, value in data.items():
+            setattr(survey, name, value)
+        db.session.commit()
+        return survey

@@ -1,0 +1,86 @@
+"""Command-line tasks under `flask --app app feedback ...`."""
+
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from feedback import auth
+from feedback.delivery import worker as delivery_worker
+
+logger = logging.getLogger(__name__)
+
+group = AppGroup("feedback", help="Run the delivery worker and manage API keys.")
+
+
+@group.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def worker_command(once):
+    """Claim due messages and send them, until stopped (or once with --once)."""
+    if once:
+        handled = delivery_worker.run_once()
+        click.echo(f"{handled} message(s) handled.")
+        return
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    delivery_worker.run_forever(stop=lambda: bool(stopping))
+
+
+@group.command("create-api-key")
+@click.argument("name")
+def create_api_key(name):
+    """Create an API key called NAME and print it; it is not shown again."""
+    click.echo(auth.create_key(name))
+
+
+@group.command("local-api-key")
+def local_api_key():
+    """Make sure this machine's local API key exists, then print how to use it."""
+    path = Path(current_app.instance_path) / "local_api_key"
+    key = path.read_text().strip() if path.exists() else ""
+    if not key or not auth.key_exists(key):
+        key = auth.create_key("local")
+        path.write_text(key)
+        path.chmod(0o600)
+    base = current_app.config["BASE_URL"]
+    click.echo(f"""
+  feedback is starting on {base}
+  API key (kept in {path}):
+    {key}
+
+  Try it:
+    curl -s {base}/api/v1/surveys -H 'Authorization: Bearer {key}'
+  Messages go to {current_app.config["OUTBOX_DIR"]} unless SMTP or Twilio is set.
+""")
+
+
+@group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve(host, port):
+    """Run the web server and the delivery worker together; Ctrl-C stops both."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
+    )
+    try:
+        current_app.run(host=host, port=port, use_reloader=False)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def init_app(app) -> None:
+    app.cli.add_command(group)

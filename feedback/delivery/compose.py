@@ -1,0 +1,36 @@
+"""Message bodies: the survey email and text, rendered from templates."""
+
+from flask import render_template
+
+from feedback import invitations
+from feedback import metrics
+from feedback.delivery import email
+from feedback.models import Message
+
+
+def email_message(config: dict, message: Message):
+    """The survey email: the question, a row of score buttons and the plain link."""
+    invitation = message.invitation
+    survey = invitation.survey
+    url = invitations.survey_url(invitation)
+    context = {
+        "survey": survey,
+        "contact": invitation.contact,
+        "url": url,
+        "scale": metrics.SCALES[survey.kind],
+        "reminder": message.purpose == "reminder",
+    }
+    subject = render_template("email/subject.txt", **context).strip()
+    text = render_template("email/invitation.txt", **context)
+    html = render_template("email/invitation.html", **context)
+    return email.build(
+        config, message.to_address, invitation.contact.name, subject, text, html
+    )
+
+
+def sms_body(message: Message) -> str:
+    """The survey text: short enough for one GSM-7 segment with its link."""
+    url = invitations.survey_url(message.invitation)
+    return render_template(
+        "sms/invitation.txt", url=url, reminder=message.purpose == "reminder"
+    ).strip()

@@ -1,0 +1,33 @@
+"""Extensions, created unbound and joined to the app in the factory."""
+
+from flask_migrate import Migrate
+from flask_smorest import Api as SmorestApi
+from flask_wtf import CSRFProtect
+
+from feedback import errors
+from feedback.models import UTCDateTime
+
+
+class Api(SmorestApi):
+    """flask-smorest, answering errors in the service's one JSON shape."""
+
+    def _register_error_handlers(self):
+        errors.register(self._app)
+
+
+migrate = Migrate()
+csrf = CSRFProtect()
+
+
+def render_migration_item(type_, obj, autogen_context):
+    """Write our UTC type as a plain timestamp, so migrations need no app code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+MIGRATE_OPTIONS = {
+    "render_as_batch": True,
+    "compare_type": True,
+    "render_item": render_migration_item,
+}

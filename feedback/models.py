@@ -1,0 +1,260 @@
+"""Database models: surveys, contacts, invitations, messages, responses, API keys."""
+
+from datetime import UTC
+from datetime import datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON
+from sqlalchemy import DateTime
+from sqlalchemy import Engine
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import LargeBinary
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import registry
+from sqlalchemy.orm import relationship
+
+KINDS = ("nps", "csat", "ces")
+STAGES = ("acquisition", "onboarding", "activation", "retention", "expansion")
+CHANNELS = ("email", "sms", "link")
+RESPONSE_CHANNELS = ("web", "sms", "api")
+
+# Invitation statuses, in the order an invitation can move through them.
+INVITATION_STATUSES = (
+    "scheduled",
+    "sent",
+    "opened",
+    "answered",
+    "expired",
+    "cancelled",
+    "suppressed",
+)
+SUPPRESSION_REASONS = (
+    "throttled",
+    "opted_out",
+    "invalid_address",
+    "no_address_for_channel",
+)
+# pending: waiting for its time; claimed: a worker holds it; sending: the request
+# to the provider is under way, so a crash now leaves the outcome unknown.
+MESSAGE_STATUSES = (
+    "pending",
+    "claimed",
+    "sending",
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+    "undelivered",
+    "unknown",
+    "cancelled",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp that is always timezone-aware UTC in Python, on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite keeps text; without the offset, every value compares as the same kind.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, _record):
+    """On SQLite: write-ahead log, foreign keys, and transactions we begin ourselves."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    # A deferred transaction that reads and then writes fails at once when another
+    # writer got there first; taking the write lock up front makes it wait instead.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(
+            naming_convention={
+                "ix": "ix_%(column_0_label)s",
+                "uq": "uq_%(table_name)s_%(column_0_name)s",
+                "ck": "ck_%(table_name)s_%(constraint_name)s",
+                "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+                "pk": "pk_%(table_name)s",
+            }
+        ),
+        type_annotation_map={datetime: UTCDateTime, dict: JSON, list: JSON},
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class Survey(db.Model):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str] = mapped_column(Text)
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    touchpoint: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    link_ttl_days: Mapped[int] = mapped_column(default=14)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invitation(db.Model):
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    suppression_reason: Mapped[str | None] = mapped_column(String(32))
+    properties: Mapped[dict] = mapped_column(default=dict)
+    # The link's token is derived from this nonce and the secret key; only its
+    # hash is stored, so a copy of the database alone opens no survey.
+    token_nonce: Mapped[bytes] = mapped_column(LargeBinary(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    send_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    opened_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    survey: Mapped[Survey] = relationship(lazy="joined")
+    contact: Mapped[Contact] = relationship(lazy="joined")
+    messages: Mapped[list["Message"]] = relationship(
+        back_populates="invitation", order_by="Message.id"
+    )
+
+    def current_status(self, now: datetime | None = None) -> str:
+        """The stored status, or expired once the link's lifetime has passed."""
+        now = now or utcnow()
+        if self.status in ("scheduled", "sent", "opened") and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(16), default="invitation")
+    to_address: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    provider_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    status_history: Mapped[list] = mapped_column(default=list)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    invitation: Mapped[Invitation] = relationship(back_populates="messages")
+
+    def move_to(self, status: str, now: datetime | None = None, **detail) -> None:
+        """Set the status and append it to the history."""
+        now = now or utcnow()
+        self.status = status
+        entry = {"status": status, "at": now.isoformat()}
+        entry.update({key: value for key, value in detail.items() if value})
+        # A new list, so SQLAlchemy sees the change to the JSON column.
+        self.status_history = [*(self.status_history or []), entry]
+
+
+class Response(db.Model):
+    __tablename__ = "responses"
+    __table_args__ = (
+        Index("ix_responses_survey_id_answered_at", "survey_id", "answered_at"),
+        Index("ix_responses_updated_at_id", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id"), unique=True
+    )
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    score: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8))
+    properties: Mapped[dict] = mapped_column(default=dict)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    survey: Mapped[Survey] = relationship(lazy="joined")
+    contact: Mapped[Contact] = relationship(lazy="joined")
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]

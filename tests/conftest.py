@@ -1,0 +1,159 @@
+"""Fixtures: an app on a fresh SQLite or PostgreSQL database, a client, an API key."""
+
+import os
+import re
+
+import pytest
+import sqlalchemy
+from flask_migrate import upgrade
+
+from feedback import auth
+from feedback import create_app
+from feedback.models import db
+
+POSTGRES_URL = os.environ.get(
+    "FEEDBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("FEEDBACK_REQUIRE_POSTGRES") == "1"
+BASE_URL = "https://feedback.example.com"
+
+
+def _postgres_unavailable() -> str | None:
+    engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except sqlalchemy.exc.OperationalError as error:
+        return str(error.orig).strip().splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+def _reset_postgres() -> None:
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated database per backend, made once per run; tests empty it."""
+    if request.param == "postgresql":
+        problem = _postgres_unavailable()
+        if problem:
+            reason = f"PostgreSQL at {POSTGRES_URL} is not reachable: {problem}"
+            if REQUIRE_POSTGRES:
+                pytest.fail(reason)
+            pytest.skip(reason)
+        _reset_postgres()
+        url = POSTGRES_URL
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "migrations"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build an app on the test database with extra settings."""
+    apps = []
+
+    def build(**settings):
+        config = {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "BASE_URL": BASE_URL,
+            "OUTBOX_DIR": str(tmp_path / "outbox"),
+            "WORKER_POLL_SECONDS": 0.05,
+        }
+        config.update(settings)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        _empty_tables()
+    return app
+
+
+def _empty_tables() -> None:
+    tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            sqlalchemy.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        )
+    else:
+        for table in tables:
+            db.session.execute(sqlalchemy.text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(app):
+    with app.app_context():
+        return auth.create_key("tests")
+
+
+@pytest.fixture
+def api(client, api_key):
+    """The test client with the API key in every request."""
+    return ApiClient(client, api_key)
+
+
+class ApiClient:
+    def __init__(self, client, key):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def __getattr__(self, method):
+        def call(path, headers=None, **kwargs):
+            return getattr(self.client, method)(
+                path, headers={**self.headers, **(headers or {})}, **kwargs
+            )
+
+        return call
+
+
+@pytest.fixture
+def survey_data():
+    return {
+        "key": "post-stay-nps",
+        "kind": "nps",
+        "question": "How likely are you to recommend our hotel to a friend?",
+        "follow_up": "What is the main reason for your score?",
+        "touchpoint": "post-stay",
+        "stage": "retention",
+    }
+
+
+def token_from(url: str) -> str:
+    match = re.search(r"/s/([A-Za-z0-9]+)", url)
+    assert match, url
+    return match.group(1)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
