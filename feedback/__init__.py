@@ -57,6 +57,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def _configure_logging(level: str) -> None:
+    """Log our own events at the chosen level; other libraries only their warnings."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("feedback").setLevel(level.upper())
+
+
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Writers wait for each other instead of failing at once with "locked".

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 from feedback import auth
 from feedback.delivery import worker as delivery_worker
@@ -73,7 +74,7 @@ def serve(host, port):
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
     try:
-        current_app.run(host=host, port=port, use_reloader=False)
+        run_simple(host, port, current_app, threaded=True)
     finally:
         worker.terminate()
         try:
