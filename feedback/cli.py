@@ -74,7 +74,7 @@ def serve(host, port):
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
     try:
-        run_simple(host, port, current_app, threaded=True)
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
         worker.terminate()
         try:
