@@ -59,8 +59,9 @@ def local_api_key():
   API key (kept in {path}):
     {key}
 
-  Try it:
-    curl -s {base}/api/v1/surveys -H 'Authorization: Bearer {key}'
+  Try it (the README's examples use $KEY):
+    export KEY={key}
+    curl -s {base}/api/v1/surveys -H "Authorization: Bearer $KEY"
   Messages go to {current_app.config["OUTBOX_DIR"]} unless SMTP or Twilio is set.
 """)
 
