@@ -4,9 +4,14 @@ import logging
 
 from flask import Blueprint
 from flask import current_app
+from flask import g
 from flask import render_template
 from flask import request
+from flask_babel import format_number
+from flask_babel import gettext
+from flask_babel import ngettext
 
+from feedback import i18n
 from feedback import invitations
 from feedback import metrics
 from feedback import responses
@@ -40,7 +45,17 @@ def _open_invitation(token: str):
     invitation = invitations.find_by_token(token)
     if invitation is None or invitation.current_status(utcnow()) not in ANSWERABLE:
         return None
+    # The page's language and time zone follow the contact from here on.
+    g.invitation = invitation
     return invitation
+
+
+def _texts(survey) -> dict:
+    candidates = i18n.request_candidates()
+    return {
+        "question": i18n.survey_text(survey, "question", candidates),
+        "follow_up": i18n.survey_text(survey, "follow_up", candidates),
+    }
 
 
 def _unavailable():
@@ -61,6 +76,7 @@ def _render_form(invitation, selected, comment, errors, status=200):
         render_template(
             "survey/page.html",
             survey=invitation.survey,
+            **_texts(invitation.survey),
             scale=scale,
             selected=selected,
             comment=comment or "",
@@ -99,14 +115,25 @@ def answer(token):
     score = _parse_score(raw_score, scale)
     if score is None:
         errors["score"] = (
-            f"Choose a score from {scale.low} to {scale.high}."
+            gettext(
+                "Choose a score from %(low)s to %(high)s.",
+                low=scale.low,
+                high=scale.high,
+            )
             if raw_score
-            else "Choose a score before sending."
+            else gettext("Choose a score before sending.")
         )
     limit = current_app.config["COMMENT_MAX_LENGTH"]
+    # Counted in characters (code points), as a person counts them, not in bytes.
     if comment is not None and len(comment) > limit:
-        errors["comment"] = (
-            f"Your comment has {len(comment)} characters; the limit is {limit}."
+        errors["comment"] = ngettext(
+            "Your comment has %(count)s characters; the limit is %(num)s character."
+            " Please shorten it.",
+            "Your comment has %(count)s characters; the limit is %(num)s characters."
+            " Please shorten it.",
+            limit,
+            count=format_number(len(comment)),
+            num=format_number(limit),
         )
     if errors:
         return _render_form(invitation, score, comment, errors, 400)
@@ -115,6 +142,9 @@ def answer(token):
     return render_template(
         "survey/thanks.html",
         survey=invitation.survey,
+        **_texts(invitation.survey),
+        score=score,
         token=token,
+        lang_query=i18n.requested_language(),
         expires_at=invitation.expires_at,
     )

@@ -6,6 +6,7 @@ from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import i18n
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
@@ -18,12 +19,25 @@ from feedback.models import db
 blp = Blueprint("surveys", __name__, description="Surveys and their questions")
 blp.before_request(require_api_key)
 
+TEXT_FIELDS = ("question", "follow_up")
+
 
 def get_survey(key: str) -> Survey:
     survey = db.session.scalar(select(Survey).where(Survey.key == key))
     if survey is None:
         raise ApiError(404, f"There is no survey with key {key!r}.")
     return survey
+
+
+def apply(survey: Survey, data: dict) -> None:
+    """Set the given fields; a text given per language also sets the plain one."""
+    texts = {name: data.pop(name) for name in TEXT_FIELDS if name in data}
+    for name, value in data.items():
+        setattr(survey, name, value)
+    for name, value in texts.items():
+        i18n.store_text(survey, name, value)
+    if "locale" in data:
+        i18n.refresh_default_texts(survey)
 
 
 @blp.route("/surveys")
@@ -37,7 +51,8 @@ class Surveys(MethodView):
     @blp.response(201, SurveySchema)
     def post(self, data):
         """Create a survey."""
-        survey = Survey(**data)
+        survey = Survey()
+        apply(survey, data)
         db.session.add(survey)
         try:
             db.session.commit()
@@ -74,7 +89,6 @@ class SurveyItem(MethodView):
                     " would mean something else. Create a new survey instead.",
                     {"kind": ["Survey has responses."]},
                 )
-        for name, value in data.items():
-            setattr(survey, name, value)
+        apply(survey, data)
         db.session.commit()
         return survey
