@@ -27,9 +27,10 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 # translate what is new or fuzzy in translations/*/LC_MESSAGES/messages.po.
 extract: $(VENV)/.installed
 	$(BIN)/pybabel extract --mapping-file babel.cfg --add-comments Translators: \
-		--sort-by-file --no-wrap --project feedback --output-file translations/messages.pot .
+		--add-location file --sort-by-file --no-wrap --project feedback \
+		--output-file translations/messages.pot .
 	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations \
-		--no-wrap --ignore-obsolete
+		--no-wrap --ignore-obsolete --ignore-pot-creation-date
 
 # axe-core for the browser tests, at the version pinned in package-lock.json.
 # Chromium itself comes from Debian: apt-get install chromium.

@@ -34,14 +34,21 @@ def normalise(tag: str | None) -> str | None:
 
 
 def match(tag: str | None, available) -> str | None:
-    """The available tag for this one: itself, else its language alone (es-MX: es)."""
+    """The available tag for this one: itself, its language alone (es-MX: es), or
+    another variant of its language (es: es-MX)."""
     wanted = normalise(tag)
     if wanted is None:
         return None
     spelled = {normalise(item): item for item in available}
     if wanted in spelled:
         return spelled[wanted]
-    return spelled.get(wanted.split("-")[0])
+    language = wanted.split("-")[0]
+    if language in spelled:
+        return spelled[language]
+    for normalised, item in spelled.items():
+        if normalised.split("-")[0] == language:
+            return item
+    return None
 
 
 def first_match(candidates, available) -> str | None:

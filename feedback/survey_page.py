@@ -127,13 +127,13 @@ def answer(token):
     # Counted in characters (code points), as a person counts them, not in bytes.
     if comment is not None and len(comment) > limit:
         errors["comment"] = ngettext(
-            "Your comment has %(count)s characters; the limit is %(num)s character."
-            " Please shorten it.",
-            "Your comment has %(count)s characters; the limit is %(num)s characters."
-            " Please shorten it.",
+            "Your comment has %(count)s characters; the limit is %(limit)s"
+            " character. Please shorten it.",
+            "Your comment has %(count)s characters; the limit is %(limit)s"
+            " characters. Please shorten it.",
             limit,
             count=format_number(len(comment)),
-            num=format_number(limit),
+            limit=format_number(limit),
         )
     if errors:
         return _render_form(invitation, score, comment, errors, 400)

@@ -157,3 +157,23 @@ def csrf_from(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def new_invitation(api, survey: dict, contact: dict | None = None, **trigger):
+    """Create the survey unless it exists, then a link invitation; return its JSON."""
+    if api.get(f"/api/v1/surveys/{survey['key']}").status_code == 404:
+        created = api.post("/api/v1/surveys", json=survey)
+        assert created.status_code == 201, created.json
+    body = {
+        "survey": survey["key"],
+        "contact": contact or {"email": "guest@example.com"},
+        "channel": "link",
+        **trigger,
+    }
+    response = api.post("/api/v1/invitations", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def page_path(invitation: dict) -> str:
+    return "/s/" + token_from(invitation["url"])

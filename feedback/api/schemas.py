@@ -120,7 +120,7 @@ class TextByLanguage(fields.Field):
             raise ValidationError("At most 50 languages.")
         texts = {}
         for tag, text in value.items():
-            if not isinstance(tag, str) or not LOCALE.match(tag):
+            if not isinstance(tag, str) or not LOCALE.match(tag.lower()):
                 raise ValidationError(
                     f"{tag!r} is not a language tag; use one such as en or de-CH."
                 )
