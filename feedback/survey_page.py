@@ -41,13 +41,13 @@ def _headers(response):
     return response
 
 
-def _open_invitation(token: str):
-    invitation = invitations.find_by_token(token)
-    if invitation is None or invitation.current_status(utcnow()) not in ANSWERABLE:
-        return None
-    # The page's language and time zone follow the contact from here on.
-    g.invitation = invitation
-    return invitation
+@bp.url_value_preprocessor
+def _open_invitation(_endpoint, values):
+    # Found before the CSRF check runs, so that even its error page, like every
+    # page from here on, speaks the contact's language and time zone.
+    invitation = invitations.find_by_token((values or {}).get("token", ""))
+    if invitation is not None and invitation.current_status(utcnow()) in ANSWERABLE:
+        g.invitation = invitation
 
 
 def _texts(survey) -> dict:
@@ -90,7 +90,7 @@ def _render_form(invitation, selected, comment, errors, status=200):
 @bp.get("/s/<token>")
 def show(token):
     """Show the question; ?score=N pre-selects N. Nothing is recorded."""
-    invitation = _open_invitation(token)
+    invitation = g.get("invitation")
     if invitation is None:
         return _unavailable()
     scale = metrics.SCALES[invitation.survey.kind]
@@ -105,7 +105,7 @@ def show(token):
 @bp.post("/s/<token>")
 def answer(token):
     """Store the answer, or show the form again with what is wrong."""
-    invitation = _open_invitation(token)
+    invitation = g.get("invitation")
     if invitation is None:
         return _unavailable()
     scale = metrics.SCALES[invitation.survey.kind]
