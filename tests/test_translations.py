@@ -67,7 +67,7 @@ def test_no_string_is_left_untranslated(language):
     translations = catalog(language)
 
     missing = []
-    for key, message in messages.items():
+    for key in messages:
         entry = translations.get(key)
         if entry is None or entry.fuzzy:
             missing.append(key)
