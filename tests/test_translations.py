@@ -216,3 +216,28 @@ def test_arabic_pages_and_messages_have_no_latin_words(
         without_links = re.sub(r"https?://\S+", "", text)
         latin = set(re.findall(r"[A-Za-z]{2,}", without_links)) - {"STOP"}
         assert latin == set(), text
+
+
+# GSM 03.38: the basic set, and the extension characters that count twice.
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_TWICE = set("^{}\\[~]|€")
+SMS = [
+    "How did we do? Tap to answer in 10 seconds: %(url)s Reply STOP to opt out",
+    "Reminder: how did we do? Tap to answer in 10 seconds: %(url)s Reply STOP to"
+    " opt out",
+]
+
+
+@pytest.mark.parametrize("language", [lang for lang in TRANSLATED if lang != "ar"])
+def test_the_sms_stays_one_gsm7_segment(language):
+    url = "https://feedback.example.com/s/" + "A" * 22
+    translations = catalog(language)
+
+    for key in SMS:
+        body = translations[key].string % {"url": url}
+        assert set(body) <= GSM7 | GSM7_TWICE, set(body) - GSM7 - GSM7_TWICE
+        length = len(body) + sum(char in GSM7_TWICE for char in body)
+        assert length <= 160, (key, length)

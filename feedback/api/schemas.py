@@ -99,6 +99,14 @@ class TextByLanguage(fields.Field):
             "A string, or an object of language tag to string such as"
             ' {"en": "...", "de": "..."}.',
         )
+        text = {"type": "string", "maxLength": max_length}
+        self.metadata.setdefault(
+            "oneOf",
+            [
+                text,
+                {"type": "object", "additionalProperties": text, "minProperties": 1},
+            ],
+        )
 
     def _text(self, value, where: str) -> str:
         if not isinstance(value, str) or not value.strip():
