@@ -34,8 +34,7 @@ def normalise(tag: str | None) -> str | None:
 
 
 def match(tag: str | None, available) -> str | None:
-    """The available tag for this one: itself, its language alone (es-MX: es), or
-    another variant of its language (es: es-MX)."""
+    """The available tag for this one: itself, its language (es-MX: es), a variant."""
     wanted = normalise(tag)
     if wanted is None:
         return None

@@ -124,7 +124,8 @@ def answer(token):
             else gettext("Choose a score before sending.")
         )
     limit = current_app.config["COMMENT_MAX_LENGTH"]
-    # Counted in characters (code points), as a person counts them, not in bytes.
+    # Counted in characters (Unicode code points), the unit the error names, not in
+    # bytes or in the UTF-16 units a browser's maxlength would count.
     if comment is not None and len(comment) > limit:
         errors["comment"] = ngettext(
             "Your comment has %(count)s characters; the limit is %(limit)s"
