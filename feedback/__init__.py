@@ -68,12 +68,6 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("feedback").setLevel(level.upper())
 
 
-def _configure_logging(level: str) -> None:
-    """Log our own events at the chosen level; other libraries only their warnings."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feedback").setLevel(level)
-
-
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Writers wait for each other instead of failing at once with "locked".
