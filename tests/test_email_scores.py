@@ -92,6 +92,7 @@ def test_the_html_email_carries_the_whole_scale(app, api, survey_data, tmp_path,
     assert url in text.split()
     assert "?score=" not in text
     assert "Hello Ana," in text
+    assert "Hello <bdi>Ana</bdi>," in html
 
 
 def test_the_arabic_email_runs_right_to_left_with_the_row_mirrored(
@@ -147,7 +148,8 @@ def test_the_worker_writes_in_the_contact_language(
 
     assert text.startswith(greeting)
     assert message["Subject"].startswith(subject)
-    assert greeting in html
+    # The name is isolated, so a Latin name keeps its place in Arabic and back.
+    assert greeting.replace("Ana", "<bdi>Ana</bdi>") in html
 
 
 @pytest.mark.parametrize(
@@ -208,3 +210,18 @@ def test_a_score_link_out_of_range_preselects_nothing(api, client, survey_data, 
 
     assert page.status_code == 200
     assert "checked" not in page.text
+
+
+def test_a_name_with_markup_is_escaped_in_the_email(app, api, survey_data, tmp_path):
+    new_invitation(
+        api,
+        survey_data,
+        {"email": "guest@example.com", "name": "<b>Ana</b> & co"},
+        channel="email",
+    )
+
+    html, text = parts(sent_email(app, tmp_path / "outbox"))
+
+    assert "Hello <bdi>&lt;b&gt;Ana&lt;/b&gt; &amp; co</bdi>," in html
+    assert "<b>Ana</b>" not in html
+    assert text.startswith("Hello <b>Ana</b> & co,")
