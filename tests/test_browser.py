@@ -205,11 +205,25 @@ def test_errors_are_summarised_and_next_to_the_field(browser, live, api, survey_
     page.wait_for_selector(".summary")
     assert page.inner_text("#score-error") == "Choose a score before sending."
     assert page.get_attribute(".summary", "role") == "alert"
+    assert_targets(page, "a, button, .options label")
     page.tap(".summary a")
     assert page.url.endswith("#score-0")
     shoot(page, "phone-en-error")
+    page.tap("label[for=score-6]")
+    page.tap("button[type=submit]")
+    page.wait_for_selector("h1")
+    assert_targets(page, "a")
     context.close()
-    assert answers(api) == []
+    assert answers(api) == [(6, None)]
+
+
+def assert_targets(page, selector: str) -> None:
+    """Every tap target on the page is at least 44 by 44 CSS pixels."""
+    targets = page.locator(selector).all()
+    assert targets
+    for target in targets:
+        box = target.bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, (selector, box)
 
 
 @pytest.mark.parametrize("width", [320, 360])
@@ -227,9 +241,7 @@ def test_targets_fit_a_small_phone_and_double_text(
         assert wide == [], f"at {zoom} text these stick out of {width}px"
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"at {zoom} text the page scrolls sideways"
-        for label in page.locator(".options label").all():
-            box = label.bounding_box()
-            assert box["width"] >= 44 and box["height"] >= 44, box
+        assert_targets(page, ".options label, button")
     context.close()
 
 
