@@ -65,7 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _configure_logging(level: str) -> None:
     """Log our own events at the chosen level; other libraries only their warnings."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feedback").setLevel(level.upper())
+    logging.getLogger("feedback").setLevel(level)
 
 
 def _engine_options(url: str) -> dict:

@@ -46,8 +46,13 @@ def _open_invitation(_endpoint, values):
     # Found before the CSRF check runs, so that even its error page, like every
     # page from here on, speaks the contact's language and time zone.
     invitation = invitations.find_by_token((values or {}).get("token", ""))
-    if invitation is not None and invitation.current_status(utcnow()) in ANSWERABLE:
-        g.invitation = invitation
+    now = utcnow()
+    if invitation is None or invitation.current_status(now) not in ANSWERABLE:
+        return
+    # An answer can change only while the link is valid, answered or not.
+    if now >= invitation.expires_at:
+        return
+    g.invitation = invitation
 
 
 def _texts(survey) -> dict:
@@ -64,9 +69,11 @@ def _unavailable():
 
 
 def _parse_score(raw: str | None, scale: metrics.Scale) -> int | None:
-    if raw is None or not raw.strip().isdigit():
+    raw = (raw or "").strip()
+    # isdigit() alone lets through superscripts and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 2:
         return None
-    value = int(raw.strip())
+    value = int(raw)
     return value if scale.accepts(value) else None
 
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 
 import pytest
 import sqlalchemy
@@ -17,6 +18,18 @@ POSTGRES_URL = os.environ.get(
     "FEEDBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("FEEDBACK_REQUIRE_POSTGRES") == "1"
+CHROMIUM = os.environ.get("FEEDBACK_TEST_CHROMIUM", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("FEEDBACK_REQUIRE_BROWSER") == "1"
+# Chromium reaches for its vendor's services at start; these keep it on loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BASE_URL = "https://feedback.example.com"
 
 
@@ -58,6 +71,32 @@ def database_url(request, tmp_path_factory):
         upgrade()
         db.engine.dispose()
     return url
+
+
+def browser_missing(reason: str) -> None:
+    """Skip a browser test that cannot run, or fail it where it must run."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"browser tests are required but cannot run: {reason}")
+    pytest.skip(f"{reason}; FEEDBACK_REQUIRE_BROWSER=1 makes this a failure")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test; Playwright runs one at a time."""
+    if not shutil.which(CHROMIUM):
+        browser_missing(
+            f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_missing("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -187,3 +226,66 @@ def new_invitation(api, survey: dict, contact: dict | None = None, **trigger):
 
 def page_path(invitation: dict) -> str:
     return "/s/" + token_from(invitation["url"])
+
+
+def create_survey(api, **changes) -> dict:
+    """Create a survey through the API and return its JSON."""
+    data = {
+        "key": "post-stay-nps",
+        "kind": "nps",
+        "question": "How likely are you to recommend our hotel to a friend?",
+        "touchpoint": "post-stay",
+        "stage": "retention",
+    }
+    data.update(changes)
+    created = api.post("/api/v1/surveys", json=data)
+    assert created.status_code == 201, created.json
+    return created.json
+
+
+def trigger_link(api, survey: str, external_id: str, **fields) -> dict:
+    """Trigger a link invitation (nothing is sent) and return its JSON."""
+    body = {
+        "survey": survey,
+        "channel": "link",
+        "contact": {"external_id": external_id},
+    }
+    body.update(fields)
+    created = api.post("/api/v1/invitations", json=body)
+    assert created.status_code == 201, created.json
+    return created.json
+
+
+def answer_page(client, url: str, score, comment: str = ""):
+    """Open the personal link as a respondent and send the form."""
+    path = url.removeprefix(BASE_URL)
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return client.post(
+        path,
+        data={
+            "score": str(score),
+            "comment": comment,
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+
+
+def set_columns(app, model, row_id: int, **values) -> None:
+    """Change stored columns directly, as time passing or an operator would."""
+    with app.app_context():
+        row = db.session.get(model, row_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.session.commit()
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """Check the one JSON error shape and return its error object."""
+    assert response.status_code == status, response.json
+    assert set(response.json) == {"error"}
+    error = response.json["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert error["message"]
+    return error

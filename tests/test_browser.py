@@ -1,69 +1,31 @@
 """The survey page in a real browser on a phone: tap, keyboard, right to left, axe."""
 
-import os
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import browser_missing
 from tests.conftest import new_invitation
 from tests.conftest import token_from
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("FEEDBACK_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
-REQUIRE_BROWSER = os.environ.get("FEEDBACK_REQUIRE_BROWSER") == "1"
 PHONE = {"width": 360, "height": 740}
-# Without these, Chromium reaches for Google's hosts at every start.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARABIC = {
     "en": "How likely are you to recommend us?",
     "ar": "ما مدى احتمال أن توصي بنا؟",
 }
 
 
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -e '.[test]')"
-    if not CHROMIUM.exists():
-        return (
-            f"Chromium is not installed at {CHROMIUM} (apt-get install chromium);"
-            " FEEDBACK_REQUIRE_BROWSER=1 makes this a failure"
-        )
+@pytest.fixture
+def axe(browser):
+    """axe-core from the npm registry, installed by make browser-deps."""
     if not AXE.exists():
-        return (
-            f"axe-core is not installed at {AXE.relative_to(ROOT)} (make"
-            " browser-deps); FEEDBACK_REQUIRE_BROWSER=1 makes this a failure"
-        )
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser():
-    problem = _missing()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"browser tests required but cannot run: {problem}")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+        browser_missing(f"axe-core is not installed at {AXE} (make browser-deps)")
+    return AXE
 
 
 @pytest.fixture
@@ -251,10 +213,10 @@ OVERFLOWING = """() => [...document.querySelectorAll('body *')]
     .map(element => element.tagName + ' ' + element.textContent.slice(0, 40))"""
 
 
-def _violations(page) -> list:
+def _violations(page, axe) -> list:
     """axe-core's findings on the page, worst first; the tests want none at all,
     which is stricter than no serious or critical ones."""
-    page.add_script_tag(path=str(AXE))
+    page.add_script_tag(path=str(axe))
     result = page.evaluate(
         """() => axe.run(document, {runOnly: {type: 'tag', values:
         ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"""
@@ -270,19 +232,19 @@ def _violations(page) -> list:
 
 
 @pytest.mark.parametrize("locale", ["en", "ar"])
-def test_axe_finds_no_violation(browser, live, api, survey_data, locale):
+def test_axe_finds_no_violation(browser, axe, live, api, survey_data, locale):
     url = survey_url(api, survey_data, live, locale, question=ARABIC)
     context, page = phone(browser)
 
     page.goto(url)
-    assert _violations(page) == []
+    assert _violations(page, axe) == []
     page.tap("button[type=submit]")
     page.wait_for_selector(".summary")
-    assert _violations(page) == []
+    assert _violations(page, axe) == []
     page.tap("label[for=score-10]")
     page.tap("button[type=submit]")
     page.wait_for_selector("h1")
-    assert _violations(page) == []
+    assert _violations(page, axe) == []
     page.goto(f"{live}/s/{'D' * 22}")
-    assert _violations(page) == []
+    assert _violations(page, axe) == []
     context.close()

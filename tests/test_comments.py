@@ -133,7 +133,7 @@ def test_a_missing_score_is_announced_next_to_the_field_and_on_top(
     assert f'<p class="error" id="score-error">{message}</p>' in refused.text
     assert f'<li><a href="#score-0">{message}</a></li>' in refused.text
     assert 'role="alert"' in refused.text
-    assert 'aria-describedby="score-error"' in refused.text
+    assert 'aria-describedby="score-ends score-error"' in refused.text
     assert "<title>Error: " in refused.text
     assert "kept &lt;i&gt;as typed&lt;/i&gt;</textarea>" in refused.text
     assert api.get("/api/v1/responses").json["items"] == []

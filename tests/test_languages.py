@@ -1,6 +1,10 @@
 """Which language a respondent reads: the fallback chain, per-language survey text."""
 
 import re
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 
 import pytest
 
@@ -99,7 +103,26 @@ def test_the_language_carries_over_to_the_thank_you_page(api, client, survey_dat
     assert f'href="{path}?lang=fr"' in done.text
 
 
+GERMAN_MONTHS = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
+
+
 def test_dates_follow_the_locale_and_the_contact_time_zone(api, client, survey_data):
+    send_at = datetime.combine(
+        datetime.now(UTC).date() + timedelta(days=30), time(11, 30), UTC
+    )
     invitation = new_invitation(
         api,
         {**survey_data, "link_ttl_days": 14},
@@ -108,14 +131,17 @@ def test_dates_follow_the_locale_and_the_contact_time_zone(api, client, survey_d
             "locale": "de",
             "timezone": "Pacific/Kiritimati",
         },
-        send_at="2030-03-01T11:30:00+00:00",
+        send_at=send_at.isoformat(),
     )
     path = page_path(invitation)
+
     form = client.get(path)
     done = client.post(path, data={"csrf_token": csrf_from(form.text), "score": "4"})
 
-    # The link expires 2030-03-15 11:30 UTC, which is already the 16th at UTC+14.
-    assert "bis zum 16. März 2030 ändern" in done.text
+    # The link expires at 11:30 UTC, which is already the next day at UTC+14.
+    day = (send_at + timedelta(days=15)).date()
+    expected = f"{day.day}. {GERMAN_MONTHS[day.month - 1]} {day.year}"
+    assert f"bis zum {expected} ändern" in done.text
 
 
 TRANSLATED = {
