@@ -18,6 +18,10 @@ ARABIC = {
     "en": "How likely are you to recommend us?",
     "ar": "ما مدى احتمال أن توصي بنا؟",
 }
+ARABIC_FOLLOW_UP = {
+    "en": "What is the main reason for your score?",
+    "ar": "ما السبب الرئيسي لتقييمك؟",
+}
 
 
 @pytest.fixture
@@ -88,7 +92,9 @@ def survey_url(api, survey_data, live, locale=None, **survey):
 def test_answer_nps_by_tapping(
     browser, live, api, survey_data, javascript, locale, score, comment, thanks
 ):
-    url = survey_url(api, survey_data, live, locale, question=ARABIC)
+    url = survey_url(
+        api, survey_data, live, locale, question=ARABIC, follow_up=ARABIC_FOLLOW_UP
+    )
     context, page = phone(browser, javascript)
 
     page.goto(url)
