@@ -5,6 +5,7 @@ from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import i18n
 from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
@@ -17,6 +18,8 @@ from feedback.models import db
 
 blp = Blueprint("surveys", __name__, description="Surveys and their questions")
 
+TEXT_FIELDS = ("question", "follow_up")
+
 
 def get_survey(key: str) -> Survey:
     survey = None
@@ -25,6 +28,17 @@ def get_survey(key: str) -> Survey:
     if survey is None:
         raise ApiError(404, f"There is no survey with key {key!r}.")
     return survey
+
+
+def apply(survey: Survey, data: dict) -> None:
+    """Set the given fields; a text given per language also sets the plain one."""
+    texts = {name: data.pop(name) for name in TEXT_FIELDS if name in data}
+    for name, value in data.items():
+        setattr(survey, name, value)
+    for name, value in texts.items():
+        i18n.store_text(survey, name, value)
+    if "locale" in data:
+        i18n.refresh_default_texts(survey)
 
 
 @blp.route("/surveys")
@@ -38,7 +52,8 @@ class Surveys(MethodView):
     @blp.response(201, SurveySchema)
     def post(self, data):
         """Create a survey."""
-        survey = Survey(**data)
+        survey = Survey()
+        apply(survey, data)
         db.session.add(survey)
         try:
             db.session.commit()
@@ -75,7 +90,6 @@ class SurveyItem(MethodView):
                     " would mean something else. Create a new survey instead.",
                     {"kind": ["Survey has responses."]},
                 )
-        for name, value in data.items():
-            setattr(survey, name, value)
+        apply(survey, data)
         db.session.commit()
         return survey
