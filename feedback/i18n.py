@@ -147,7 +147,7 @@ def survey_text(survey, field: str, candidates) -> Text | None:
     chain = [*candidates, survey.locale, DEFAULT]
     found = first_match(chain, translations)
     if found is None:
-        return Text(default, survey.locale)
+        return Text(default, survey.locale or DEFAULT)
     return Text(translations[found], found)
 
 
@@ -172,7 +172,7 @@ def refresh_default_texts(survey) -> None:
     for field in ("question", "follow_up"):
         translations = getattr(survey, f"{field}_translations")
         if translations:
-            setattr(survey, field, default_text(translations, survey.locale))
+            setattr(survey, field, default_text(translations, survey.locale or DEFAULT))
 
 
 def _check_catalogs(folder: Path) -> None:

@@ -140,7 +140,8 @@ class Survey(db.Model):
     follow_up_translations: Mapped[dict | None]
     touchpoint: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(16))
-    locale: Mapped[str] = mapped_column(String(16), default="en")
+    # The language of the survey's plain texts; none leaves it to the respondent.
+    locale: Mapped[str | None] = mapped_column(String(16))
     link_ttl_days: Mapped[int] = mapped_column(default=14)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

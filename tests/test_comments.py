@@ -137,3 +137,20 @@ def test_a_missing_score_is_announced_next_to_the_field_and_on_top(
     assert "<title>Error: " in refused.text
     assert "kept &lt;i&gt;as typed&lt;/i&gt;</textarea>" in refused.text
     assert api.get("/api/v1/responses").json["items"] == []
+
+
+def test_a_leading_newline_survives_a_changed_answer(app, api, client, survey_data):
+    path = page_path(new_invitation(api, survey_data))
+    first = client.get(path)
+    client.post(
+        path,
+        data={
+            "score": "8",
+            "comment": "\nafter a blank line",
+            "csrf_token": csrf_from(first.text),
+        },
+    )
+
+    again = client.get(path)
+
+    assert ">\n\nafter a blank line</textarea>" in again.text

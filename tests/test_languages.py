@@ -256,3 +256,16 @@ def test_a_malformed_question_is_refused_with_a_reason(
     assert error["code"] == "invalid"
     assert problem in error["details"]["question"][0]
     assert problem in error["message"]
+
+
+def test_browser_language_decides_when_survey_and_contact_have_none(
+    api, client, survey_data
+):
+    invitation = new_invitation(api, survey_data, {"external_id": "guest-madrid"})
+
+    page = client.get(
+        page_path(invitation), headers={"Accept-Language": "es-MX,es;q=0.9"}
+    )
+
+    assert page.status_code == 200
+    assert '<html lang="es"' in page.text

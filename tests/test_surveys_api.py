@@ -15,7 +15,7 @@ def test_create_list_show(api, survey_data):
     body = created.json
     for name, value in survey_data.items():
         assert body[name] == value
-    assert body["locale"] == "en"
+    assert body["locale"] is None
     assert body["link_ttl_days"] == 14
     assert body["created_at"].endswith("+00:00")
 

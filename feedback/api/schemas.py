@@ -224,7 +224,12 @@ class SurveySchema(StrictSchema):
     )
     stage = fields.String(required=True, validate=validate.OneOf(STAGES))
     locale = fields.String(
-        load_default="en",
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "The language of the survey's texts; without it, the"
+            " respondent's browser language decides after the contact's."
+        },
         validate=validate.Regexp(
             LOCALE, error="Use a language tag such as en or de-CH."
         ),
