@@ -21,11 +21,15 @@ DEFAULTS = {
     "TWILIO_FROM": "",
     "TWILIO_MESSAGING_SERVICE_SID": "",
     "TWILIO_API_URL": "https://api.twilio.com",
+    "TWILIO_TIMEOUT": 15.0,
     "OUTBOX_DIR": "",
     "WORKER_BATCH_SIZE": 20,
     "WORKER_POLL_SECONDS": 2.0,
     "WORKER_LEASE_SECONDS": 120,
     "COMMENT_MAX_LENGTH": 2000,
+    "THROTTLE_DAYS": 30,
+    "SMS_RATE": 1.0,
+    "EMAIL_RATE": 10.0,
 }
 
 # Settings whose values are parsed as JSON (numbers, true/false); the rest stay text.
@@ -37,6 +41,10 @@ TYPED = {
     "WORKER_POLL_SECONDS": float,
     "WORKER_LEASE_SECONDS": int,
     "COMMENT_MAX_LENGTH": int,
+    "TWILIO_TIMEOUT": float,
+    "THROTTLE_DAYS": int,
+    "SMS_RATE": float,
+    "EMAIL_RATE": float,
 }
 
 PREFIX = "FEEDBACK_"
@@ -140,9 +148,18 @@ def _check(settings: dict) -> None:
             "FEEDBACK_TWILIO_API_URL must be an http(s) URL, not"
             f" {settings['TWILIO_API_URL']!r}"
         )
-    for key in ("SMTP_PORT", "WORKER_BATCH_SIZE", "COMMENT_MAX_LENGTH"):
+    for key in (
+        "SMTP_PORT",
+        "WORKER_BATCH_SIZE",
+        "COMMENT_MAX_LENGTH",
+        "SMS_RATE",
+        "EMAIL_RATE",
+        "TWILIO_TIMEOUT",
+    ):
         if settings[key] <= 0:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
+    if settings["THROTTLE_DAYS"] < 0:
+        raise ConfigError(f"{PREFIX}THROTTLE_DAYS must be 0 (off) or more days")
 
 
 def _one_of(settings: dict, key: str, choices: tuple) -> None:

@@ -2,6 +2,8 @@
 
 import os
 import re
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 import sqlalchemy
@@ -145,6 +147,16 @@ class ApiClient:
         return call
 
 
+def midday_zone(now: datetime | None = None) -> str:
+    """A fixed-offset zone where it is about noon now, inside every send window."""
+    hour = (now or datetime.now(UTC)).hour
+    offset = 12 - hour
+    if offset == 0:
+        return "Etc/GMT"
+    # The Etc zones count the other way round: Etc/GMT-3 is three hours ahead.
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 @pytest.fixture
 def survey_data():
     return {
@@ -154,6 +166,8 @@ def survey_data():
         "follow_up": "What is the main reason for your score?",
         "touchpoint": "post-stay",
         "stage": "retention",
+        # Tests send at any hour of the day; windows have tests of their own.
+        "timezone": midday_zone(),
     }
 
 

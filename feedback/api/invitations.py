@@ -1,16 +1,31 @@
-"""Invitations: trigger a survey for a contact and follow its messages."""
+"""Invitations: trigger a survey for a contact, follow its messages, cancel it."""
+
+import logging
 
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from feedback import invitations
+from feedback import reminders
 from feedback.api.schemas import InvitationOutSchema
+from feedback.api.schemas import InvitationPageSchema
+from feedback.api.schemas import InvitationQuerySchema
 from feedback.api.schemas import TriggerSchema
+from feedback.api.surveys import get_survey
 from feedback.auth import require_api_key
 from feedback.errors import ApiError
+from feedback.models import Contact
 from feedback.models import Invitation
 from feedback.models import db
+from feedback.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+# Stored statuses that read as expired once the link's lifetime has passed.
+LIVE_STATUSES = ("scheduled", "sent", "opened")
 
 blp = Blueprint("invitations", __name__, description="Personal survey invitations")
 blp.before_request(require_api_key)
@@ -21,8 +36,55 @@ def dump(invitation: Invitation) -> Invitation:
     return invitation
 
 
+def get_invitation(invitation_id: int) -> Invitation:
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None:
+        raise ApiError(404, f"There is no invitation {invitation_id}.")
+    return invitation
+
+
+def _filtered(statement, query: dict, now):
+    if query.get("survey"):
+        statement = statement.where(
+            Invitation.survey_id == get_survey(query["survey"]).id
+        )
+    if query.get("contact"):
+        statement = statement.join(Contact, Invitation.contact_id == Contact.id).where(
+            Contact.external_id == query["contact"]
+        )
+    status = query.get("status")
+    if status == "expired":
+        statement = statement.where(
+            Invitation.status.in_(LIVE_STATUSES), Invitation.expires_at <= now
+        )
+    elif status in LIVE_STATUSES:
+        statement = statement.where(
+            Invitation.status == status, Invitation.expires_at > now
+        )
+    elif status:
+        statement = statement.where(Invitation.status == status)
+    return statement
+
+
 @blp.route("/invitations")
 class Invitations(MethodView):
+    @blp.arguments(InvitationQuerySchema, location="query")
+    @blp.response(200, InvitationPageSchema)
+    def get(self, query):
+        """List invitations, newest first, by status, survey and contact."""
+        statement = _filtered(select(Invitation), query, utcnow())
+        if query.get("cursor"):
+            statement = statement.where(Invitation.id < query["cursor"])
+        limit = query["limit"]
+        rows = db.session.scalars(
+            statement.options(selectinload(Invitation.messages))
+            .order_by(Invitation.id.desc())
+            .limit(limit + 1)
+        ).all()
+        items = [dump(invitation) for invitation in rows[:limit]]
+        next_cursor = items[-1].id if len(rows) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
     @blp.arguments(TriggerSchema)
     @blp.response(201, InvitationOutSchema)
     @blp.alt_response(
@@ -54,7 +116,18 @@ class InvitationItem(MethodView):
     @blp.response(200, InvitationOutSchema)
     def get(self, invitation_id):
         """Show an invitation with its messages and their statuses."""
-        invitation = db.session.get(Invitation, invitation_id)
+        return dump(get_invitation(invitation_id))
+
+    @blp.response(200, InvitationOutSchema)
+    def delete(self, invitation_id):
+        """Cancel every message of the invitation that has not gone out yet."""
+        invitation = db.session.get(Invitation, invitation_id, with_for_update=True)
         if invitation is None:
             raise ApiError(404, f"There is no invitation {invitation_id}.")
+        now = utcnow()
+        cancelled = reminders.cancel_open(invitation, "cancelled", now)
+        if invitation.current_status(now) in LIVE_STATUSES:
+            invitation.status = "cancelled"
+        db.session.commit()
+        logger.info("invitation cancelled id=%s messages=%s", invitation.id, cancelled)
         return dump(invitation)

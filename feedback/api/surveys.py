@@ -2,6 +2,7 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -9,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
+from feedback.api.schemas import check_window
 from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import Response
@@ -74,6 +76,14 @@ class SurveyItem(MethodView):
                     " would mean something else. Create a new survey instead.",
                     {"kind": ["Survey has responses."]},
                 )
+        start = data.get("send_window_start", survey.send_window_start)
+        end = data.get("send_window_end", survey.send_window_end)
+        try:
+            check_window(start, end)
+        except ValidationError as error:
+            raise ApiError(
+                422, error.messages[0], {error.field_name: error.messages}
+            ) from None
         for name, value in data.items():
             setattr(survey, name, value)
         db.session.commit()

@@ -1,11 +1,16 @@
 """Message bodies: the survey email and text, rendered from templates."""
 
+import logging
+
 from flask import render_template
 
 from feedback import invitations
 from feedback import metrics
 from feedback.delivery import email
+from feedback.delivery import segments
 from feedback.models import Message
+
+logger = logging.getLogger(__name__)
 
 
 def email_message(config: dict, message: Message):
@@ -13,24 +18,47 @@ def email_message(config: dict, message: Message):
     invitation = message.invitation
     survey = invitation.survey
     url = invitations.survey_url(invitation)
+    unsubscribe = invitations.unsubscribe_url(invitation)
     context = {
         "survey": survey,
         "contact": invitation.contact,
         "url": url,
+        "unsubscribe_url": unsubscribe,
         "scale": metrics.SCALES[survey.kind],
         "reminder": message.purpose == "reminder",
     }
     subject = render_template("email/subject.txt", **context).strip()
     text = render_template("email/invitation.txt", **context)
     html = render_template("email/invitation.html", **context)
+    # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to the link.
+    headers = {
+        "List-Unsubscribe": f"<{unsubscribe}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
     return email.build(
-        config, message.to_address, invitation.contact.name, subject, text, html
+        config,
+        message.to_address,
+        invitation.contact.name,
+        subject,
+        text,
+        html,
+        headers,
     )
 
 
 def sms_body(message: Message) -> str:
     """The survey text: short enough for one GSM-7 segment with its link."""
     url = invitations.survey_url(message.invitation)
-    return render_template(
+    body = render_template(
         "sms/invitation.txt", url=url, reminder=message.purpose == "reminder"
     ).strip()
+    counted = segments.count(body)
+    if counted.encoding != "GSM-7":
+        # One character outside GSM-7 more than halves what fits in a segment.
+        logger.warning(
+            "text needs UCS-2 message=%s segments=%s units=%s",
+            message.id,
+            counted.count,
+            counted.units,
+        )
+    return body

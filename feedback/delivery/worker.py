@@ -13,10 +13,16 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
+from feedback import invitations
+from feedback import reminders
+from feedback import suppressions
+from feedback import throttling
 from feedback.delivery import DeliveryError
 from feedback.delivery import compose
 from feedback.delivery import email
+from feedback.delivery import rate
 from feedback.delivery import sms
+from feedback.models import SUPPRESSION_REASONS
 from feedback.models import Message
 from feedback.models import db
 from feedback.models import utcnow
@@ -33,9 +39,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(worker: str, batch_size: int, lease_seconds: int) -> list[int]:
+def claim(worker: str, batch_size: int, lease_seconds: int, now=None) -> list[int]:
     """Take up to batch_size due messages for this worker, and commit the claim."""
-    now = utcnow()
+    now = now or utcnow()
     _give_up_on_lost_sends(now)
     due = (
         select(Message.id)
@@ -82,48 +88,70 @@ def _give_up_on_lost_sends(now) -> None:
         )
 
 
-def deliver(message_id: int, worker: str) -> str:
-    """Send one claimed message; return the status it ends in."""
+def deliver(message_id: int, worker: str, now=None) -> str:
+    """Send one claimed message; return the status it ends in.
+
+    `now` stands in for the clock of the send rules, so they can be checked at any
+    moment; the rate and the recorded times follow the real clock.
+    """
     config = current_app.config
-    message = db.session.get(Message, message_id, with_for_update=True)
-    if message is None or message.status != "claimed" or message.claimed_by != worker:
-        db.session.rollback()
+    message = _locked_claim(message_id, worker)
+    if message is None:
         return "skipped"
     invitation = message.invitation
-    now = utcnow()
-    if invitation.current_status(now) in STOPPED_INVITATIONS or (
-        message.purpose == "reminder" and invitation.status == "answered"
-    ):
-        message.move_to("cancelled", now, reason=invitation.current_status(now))
-        db.session.commit()
-        return "cancelled"
+    now = now or utcnow()
+
+    stopped = _why_not_send(message, now)
+    if stopped:
+        return _stop(message, stopped, now)
+    opening = invitations.next_send_time(invitation, message.channel, now)
+    if opening > now:
+        return _defer(message, opening, now)
 
     if message.channel == "email":
         payload = compose.email_message(config, message)
     else:
         payload = compose.sms_body(message)
+    # The rate runs on the real clock, whatever `now` says.
+    slot = rate.reserve(config, message.channel, utcnow())
+    message.lease_until = slot + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
+    db.session.commit()
+    _wait_until(slot)
+
     # Committed before the request goes out: if this process dies now, nobody
     # sends the message again on a guess.
+    message = _locked_claim(message_id, worker)
+    if message is None:
+        return "skipped"
+    started = utcnow()
     message.attempts += 1
-    message.lease_until = now + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
-    message.move_to("sending", now, attempt=message.attempts)
+    message.lease_until = started + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
+    message.move_to("sending", started, attempt=message.attempts)
     db.session.commit()
 
     try:
         if message.channel == "email":
             sent = email.send(config, message.id, payload)
         else:
-            sent = sms.send(config, message.id, message.to_address, payload)
+            sent = sms.send(
+                config,
+                message.id,
+                message.to_address,
+                payload,
+                status_callback=_status_callback(config),
+            )
     except DeliveryError as error:
         return _failed(message, error)
 
-    now = utcnow()
+    finished = utcnow()
     message.provider_id = sent.provider_id
-    message.sent_at = now
+    message.sent_at = finished
     message.last_error = None
-    message.move_to(sent.status, now, provider_id=sent.provider_id)
+    message.move_to(sent.status, finished, provider_id=sent.provider_id)
     if invitation.status == "scheduled":
         invitation.status = "sent"
+    if message.purpose == "invitation":
+        reminders.schedule(invitation, message, finished)
     db.session.commit()
     logger.info(
         "message sent message=%s channel=%s purpose=%s",
@@ -134,13 +162,98 @@ def deliver(message_id: int, worker: str) -> str:
     return message.status
 
 
+def _locked_claim(message_id: int, worker: str) -> Message | None:
+    """The message, locked, if this worker still holds its claim."""
+    message = db.session.get(
+        Message, message_id, with_for_update=True, populate_existing=True
+    )
+    if message is None or message.status != "claimed" or message.claimed_by != worker:
+        db.session.rollback()
+        return None
+    return message
+
+
+def _why_not_send(message: Message, now) -> str | None:
+    """The reason this message must not go out at all, or None."""
+    invitation = message.invitation
+    status = invitation.current_status(now)
+    if status in STOPPED_INVITATIONS:
+        return status
+    if message.purpose == "reminder" and status == "answered":
+        return "answered"
+    reason = suppressions.reason_for(message.channel, message.to_address)
+    if reason:
+        return reason
+    if message.purpose == "invitation" and throttling.is_throttled(
+        invitation.survey,
+        invitation.contact_id,
+        current_app.config,
+        now,
+        exclude_invitation=invitation.id,
+    ):
+        return "throttled"
+    return None
+
+
+def _stop(message: Message, reason: str, now) -> str:
+    invitation = message.invitation
+    message.move_to("cancelled", now, reason=reason)
+    if message.purpose == "invitation" and reason in SUPPRESSION_REASONS:
+        invitation.status = "suppressed"
+        invitation.suppression_reason = reason
+    db.session.commit()
+    logger.info(
+        "message not sent message=%s purpose=%s reason=%s",
+        message.id,
+        message.purpose,
+        reason,
+    )
+    return "cancelled"
+
+
+def _defer(message: Message, opening, now) -> str:
+    """Outside the send window: give the message back, due when the window opens."""
+    message.status = "pending"
+    message.claimed_by = None
+    message.lease_until = None
+    message.due_at = opening
+    message.move_to("pending", now, waiting_until=opening.isoformat())
+    db.session.commit()
+    logger.info(
+        "message waits for its send window message=%s until=%s",
+        message.id,
+        opening.isoformat(),
+    )
+    return "pending"
+
+
+def _wait_until(slot) -> None:
+    seconds = (slot - utcnow()).total_seconds()
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def _status_callback(config: dict) -> str | None:
+    if config["SMS_BACKEND"] != "twilio":
+        return None
+    return config["BASE_URL"] + "/webhooks/twilio/status"
+
+
 def _failed(message: Message, error: DeliveryError) -> str:
     now = utcnow()
     message.last_error = str(error)
     message.error_code = error.code
+    if error.opted_out or error.invalid_address:
+        reason = "opted_out" if error.opted_out else "invalid_address"
+        suppressions.add(message.channel, message.to_address, reason, "provider")
+        if message.invitation.status == "scheduled":
+            message.invitation.status = "suppressed"
+            message.invitation.suppression_reason = reason
     if error.outcome == "transient" and message.attempts < MAX_ATTEMPTS:
         delay = backoff(message.attempts)
         message.due_at = now + timedelta(seconds=delay)
+        message.claimed_by = None
+        message.lease_until = None
         message.move_to(
             "pending", now, error=error.code or "transient", retry_in=round(delay)
         )
@@ -172,17 +285,19 @@ def backoff(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def run_once(worker: str | None = None) -> int:
+def run_once(worker: str | None = None, now=None) -> int:
     """Send everything that is due now; return how many messages were handled."""
     worker = worker or worker_id()
     config = current_app.config
     handled = 0
     while True:
-        ids = claim(worker, config["WORKER_BATCH_SIZE"], config["WORKER_LEASE_SECONDS"])
+        ids = claim(
+            worker, config["WORKER_BATCH_SIZE"], config["WORKER_LEASE_SECONDS"], now
+        )
         if not ids:
             return handled
         for message_id in ids:
-            deliver(message_id, worker)
+            deliver(message_id, worker, now)
             handled += 1
 
 

@@ -1,0 +1,52 @@
+"""Throttling: a contact is asked at most once per so many days."""
+
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlalchemy import select
+
+from feedback.models import Invitation
+from feedback.models import Message
+from feedback.models import Survey
+from feedback.models import db
+
+
+def throttle_days(survey: Survey, config: dict) -> int:
+    """The survey's own number of days, else the global setting; 0 is no limit."""
+    if survey.throttle_days is not None:
+        return survey.throttle_days
+    return config["THROTTLE_DAYS"]
+
+
+def last_sent_at(contact_id: int, exclude_invitation: int | None = None):
+    """When a message was last actually sent to this contact, on any survey."""
+    statement = (
+        select(func.max(Message.sent_at))
+        .join(Invitation, Message.invitation_id == Invitation.id)
+        .where(Invitation.contact_id == contact_id, Message.sent_at.is_not(None))
+    )
+    if exclude_invitation is not None:
+        statement = statement.where(Invitation.id != exclude_invitation)
+    return db.session.scalar(statement)
+
+
+def is_throttled(
+    survey: Survey,
+    contact_id: int,
+    config: dict,
+    now: datetime,
+    exclude_invitation: int | None = None,
+) -> bool:
+    """Whether asking this contact now would be too soon after the last send."""
+    days = throttle_days(survey, config)
+    if days <= 0:
+        return False
+    last = last_sent_at(contact_id, exclude_invitation)
+    if last is None:
+        return False
+    if last.tzinfo is None:
+        # An aggregate may come back without the column's UTC conversion.
+        last = last.replace(tzinfo=UTC)
+    return now - last < timedelta(days=days)
