@@ -81,12 +81,19 @@ class TwilioHandler(BaseHTTPRequestHandler):
             "authorization": self.headers.get("Authorization"),
             "user_agent": self.headers.get("User-Agent"),
         }
+        request["at"] = time.monotonic()
         with stand_in.lock:
             stand_in.requests.append(request)
             scripted = stand_in.script.pop(0) if stand_in.script else None
         if scripted == "hang":
             time.sleep(stand_in.hang_seconds)
             return
+        if scripted == "drop":
+            # The request arrived; the line goes dead before any answer.
+            self.close_connection = True
+            return
+        if stand_in.delay_seconds:
+            time.sleep(stand_in.delay_seconds)
         if scripted is not None:
             status, body = scripted
             return self._answer(status, body)
@@ -129,6 +136,7 @@ class TwilioStandIn:
         self.sent = []
         self.script = []
         self.hang_seconds = 3
+        self.delay_seconds = 0.0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioHandler)
         self.server.daemon_threads = True

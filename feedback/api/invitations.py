@@ -121,7 +121,11 @@ class InvitationItem(MethodView):
     @blp.response(200, InvitationOutSchema)
     def delete(self, invitation_id):
         """Cancel every message of the invitation that has not gone out yet."""
-        invitation = db.session.get(Invitation, invitation_id, with_for_update=True)
+        invitation = db.session.scalar(
+            select(Invitation)
+            .where(Invitation.id == invitation_id)
+            .with_for_update(of=Invitation)
+        )
         if invitation is None:
             raise ApiError(404, f"There is no invitation {invitation_id}.")
         now = utcnow()
