@@ -143,7 +143,9 @@ class TwilioStandIn:
         self.server.stand_in = self
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
         )
 
     def fail_next(self, status: int, code: int, message: str = "error") -> None:

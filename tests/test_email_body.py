@@ -112,9 +112,14 @@ def test_an_unknown_unsubscribe_link_is_not_found(app, client):
 def test_every_raw_line_fits_78_and_a_300_character_link_survives(app):
     link = "https://feedback.example.com/s/" + "x" * 260 + "?score=10&utm=ab"
     assert len(link) >= 300
-    subject = "Wie war Ihr Aufenthalt im Hôtel Zürich? ★ Ihre Meinung zählt für uns sehr"
+    subject = (
+        "Wie war Ihr Aufenthalt im Hôtel Zürich? ★ Ihre Meinung zählt für uns sehr"
+    )
     with app.app_context():
-        config = {**app.config, "EMAIL_FROM": "Hôtel Zürich <feedback@hotel.example.com>"}
+        config = {
+            **app.config,
+            "EMAIL_FROM": "Hôtel Zürich <feedback@hotel.example.com>",
+        }
         built = email_channel.build(
             config,
             "zoe@example.org",

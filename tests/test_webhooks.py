@@ -28,7 +28,9 @@ def api(twilio_app):
 
 def post_signed(client, path, params, url=None, token=AUTH_TOKEN, tamper=None):
     """Post as Twilio does: form fields, signed for the public URL."""
-    signature = RequestValidator(token).compute_signature(url or BASE_URL + path, params)
+    signature = RequestValidator(token).compute_signature(
+        url or BASE_URL + path, params
+    )
     sent = {**params, **(tamper or {})}
     return client.post(path, data=sent, headers={"X-Twilio-Signature": signature})
 
@@ -49,7 +51,11 @@ def sent_sms_invitation(api, survey_data, twilio_app, phone=PHONE):
     api.post("/api/v1/surveys", json=survey_data)
     created = api.post(
         "/api/v1/invitations",
-        json={"survey": survey_data["key"], "channel": "sms", "contact": {"phone": phone}},
+        json={
+            "survey": survey_data["key"],
+            "channel": "sms",
+            "contact": {"phone": phone},
+        },
     )
     assert created.status_code == 201, created.json
     with twilio_app.app_context():
@@ -71,8 +77,17 @@ def responses(api, survey_key):
 
 @pytest.mark.parametrize(
     "word",
-    ["STOP", " stop ", "StopAll", "UNSUBSCRIBE", "cancel", "End", "QUIT", "revoke",
-     "optout\n"],
+    [
+        "STOP",
+        " stop ",
+        "StopAll",
+        "UNSUBSCRIBE",
+        "cancel",
+        "End",
+        "QUIT",
+        "revoke",
+        "optout\n",
+    ],
 )
 def test_stop_words_record_an_opt_out(twilio_app, api, word):
     reply = inbound(api.client, word)
@@ -161,7 +176,9 @@ def test_the_same_message_sid_twice_records_once(twilio_app, api, survey_data):
     (response,) = responses(api, survey_data["key"])
     assert response["score"] == 8
     with twilio_app.app_context():
-        count = db.session.scalar(sqlalchemy.select(sqlalchemy.func.count(InboundMessage.id)))
+        count = db.session.scalar(
+            sqlalchemy.select(sqlalchemy.func.count(InboundMessage.id))
+        )
     assert count == 1
 
 
@@ -195,7 +212,9 @@ def test_a_signature_for_the_internal_url_is_refused(twilio_app, api):
     params = {"MessageSid": "SM" + "e" * 32, "From": PHONE, "Body": "STOP"}
     # What Flask sees behind a proxy is not the URL Twilio signed.
     internal = "http://localhost/webhooks/twilio/sms"
-    assert_refused(post_signed(api.client, "/webhooks/twilio/sms", params, url=internal))
+    assert_refused(
+        post_signed(api.client, "/webhooks/twilio/sms", params, url=internal)
+    )
     assert_refused(
         post_signed(api.client, "/webhooks/twilio/sms", params, token="another-token")
     )
