@@ -41,6 +41,21 @@ def _reset_postgres() -> None:
     engine.dispose()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked postgresql_only never run on SQLite: they are deselected there."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if item.get_closest_marker("postgresql_only") and backend != "postgresql":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     """A migrated database per backend, made once per run; tests empty it."""

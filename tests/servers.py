@@ -4,6 +4,7 @@ import email
 import email.policy
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -128,6 +129,14 @@ class TwilioHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Leaves out the traceback of a client that hung up, as a killed worker does."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class TwilioStandIn:
     """A local HTTP server in place of api.twilio.com."""
 
@@ -138,7 +147,7 @@ class TwilioStandIn:
         self.hang_seconds = 3
         self.delay_seconds = 0.0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioHandler)
+        self.server = QuietServer(("127.0.0.1", 0), TwilioHandler)
         self.server.daemon_threads = True
         self.server.stand_in = self
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
