@@ -30,6 +30,7 @@ DEFAULTS = {
     "THROTTLE_DAYS": 30,
     "SMS_RATE": 1.0,
     "EMAIL_RATE": 10.0,
+    "LOG_LEVEL": "INFO",
 }
 
 # Settings whose values are parsed as JSON (numbers, true/false); the rest stay text.
@@ -128,6 +129,8 @@ def _check(settings: dict) -> None:
         )
     settings["BASE_URL"] = settings["BASE_URL"].rstrip("/")
 
+    settings["LOG_LEVEL"] = str(settings["LOG_LEVEL"]).upper()
+    _one_of(settings, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"))
     _one_of(settings, "EMAIL_BACKEND", ("smtp", "outbox"))
     _one_of(settings, "SMS_BACKEND", ("twilio", "outbox"))
     if settings["EMAIL_BACKEND"] == "smtp":
