@@ -1,6 +1,5 @@
 """Throttling: a contact is asked at most once per so many days."""
 
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
@@ -46,7 +45,4 @@ def is_throttled(
     last = last_sent_at(contact_id, exclude_invitation)
     if last is None:
         return False
-    if last.tzinfo is None:
-        # An aggregate may come back without the column's UTC conversion.
-        last = last.replace(tzinfo=UTC)
     return now - last < timedelta(days=days)

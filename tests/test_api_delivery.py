@@ -203,3 +203,10 @@ def test_suppression_queries_need_what_they_name(api, client):
     broken = api.post("/api/v1/suppressions", data="{", content_type="application/json")
     assert 400 <= broken.status_code < 500
     assert set(broken.json["error"]) == {"code", "message", "details"}
+
+
+def test_the_openapi_document_lists_the_delivery_endpoints(client):
+    document = client.get("/api/v1/openapi.json").json
+    assert {"get", "post", "delete"} <= set(document["paths"]["/api/v1/suppressions"])
+    assert {"get", "post"} <= set(document["paths"]["/api/v1/invitations"])
+    assert "delete" in document["paths"]["/api/v1/invitations/{invitation_id}"]

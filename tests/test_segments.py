@@ -24,6 +24,9 @@ from feedback.invitations import trigger
         ("€" * 80, "GSM-7", 160, 1),
         ("€" * 81, "GSM-7", 162, 2),
         ("a" * 159 + "^", "GSM-7", 161, 2),
+        # An escaped character does not straddle two parts: 152 + (2 + 152).
+        ("a" * 152 + "€" + "a" * 151, "GSM-7", 305, 2),
+        ("a" * 152 + "€" + "a" * 152, "GSM-7", 306, 3),
         # Accented letters of the GSM alphabet keep GSM-7.
         ("Grüße aus Köln, señor Åke! @£$¥", "GSM-7", 31, 1),
         ("Zoë", "UCS-2", 3, 1),
@@ -34,6 +37,9 @@ from feedback.invitations import trigger
         # An emoji is two UTF-16 units.
         ("a" * 68 + "😀", "UCS-2", 70, 1),
         ("a" * 69 + "😀", "UCS-2", 71, 2),
+        # Nor does an emoji's surrogate pair: 66, then 2 + 66.
+        ("a" * 66 + "😀" + "a" * 65, "UCS-2", 133, 2),
+        ("a" * 66 + "😀" + "a" * 66, "UCS-2", 134, 3),
     ],
 )
 def test_segment_counts(text, encoding, units, count):

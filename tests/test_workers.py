@@ -278,3 +278,26 @@ def test_rate_slots_are_spaced_by_the_rate(make_app):
     assert email == now
     # An idle channel does not bank slots: ten seconds on, the next one is now.
     assert later == now + timedelta(seconds=10)
+
+
+def test_sigterm_stops_a_worker_after_its_current_message(
+    make_app, database_url, smtp_server, twilio_api, survey_data, tmp_path
+):
+    app = make_app()
+    seed(app, survey_data, emails=0, texts=20)
+    twilio_api.delay_seconds = 0.2
+    env = worker_env(
+        database_url, smtp_server, twilio_api, SMS_RATE=1000, WORKER_BATCH_SIZE=10
+    )
+    process = start_worker(env, tmp_path / "worker.log")
+    deadline = time.monotonic() + 60
+    while len(twilio_api.requests) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop([process])
+    assert process.returncode == 0
+
+    statuses = Counter(row.status for row in messages(app))
+    assert statuses["queued"] == len(twilio_api.requests)
+    assert 3 <= statuses["queued"] < 20
+    # What it had claimed but not begun is handed back at once, not left to lapse.
+    assert statuses["pending"] == 20 - statuses["queued"]

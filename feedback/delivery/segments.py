@@ -30,14 +30,22 @@ def is_gsm7(text: str) -> bool:
 def count(text: str) -> Segments:
     """Count the segments of a text as a handset network would."""
     if is_gsm7(text):
-        units = sum(2 if char in GSM7_EXTENDED else 1 for char in text)
-        return Segments("GSM-7", units, _parts(units, GSM7_SINGLE, GSM7_PART))
+        weights = [2 if char in GSM7_EXTENDED else 1 for char in text]
+        return _packed("GSM-7", weights, GSM7_SINGLE, GSM7_PART)
     # UCS-2 counts UTF-16 code units: an emoji outside the BMP takes two.
-    units = len(text.encode("utf-16-le")) // 2
-    return Segments("UCS-2", units, _parts(units, UCS2_SINGLE, UCS2_PART))
+    weights = [len(char.encode("utf-16-le")) // 2 for char in text]
+    return _packed("UCS-2", weights, UCS2_SINGLE, UCS2_PART)
 
 
-def _parts(units: int, single: int, part: int) -> int:
+def _packed(encoding: str, weights: list[int], single: int, part: int) -> Segments:
+    """Fill the parts in order: an escaped character or an emoji is never split."""
+    units = sum(weights)
     if units <= single:
-        return 1
-    return -(-units // part)
+        return Segments(encoding, units, 1)
+    parts, used = 1, 0
+    for weight in weights:
+        if used + weight > part:
+            parts += 1
+            used = 0
+        used += weight
+    return Segments(encoding, units, parts)

@@ -285,20 +285,38 @@ def backoff(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def run_once(worker: str | None = None, now=None) -> int:
+def run_once(worker: str | None = None, now=None, stop=lambda: False) -> int:
     """Send everything that is due now; return how many messages were handled."""
     worker = worker or worker_id()
     config = current_app.config
     handled = 0
-    while True:
+    while not stop():
         ids = claim(
             worker, config["WORKER_BATCH_SIZE"], config["WORKER_LEASE_SECONDS"], now
         )
         if not ids:
-            return handled
-        for message_id in ids:
+            break
+        for position, message_id in enumerate(ids):
+            if stop():
+                release(ids[position:], worker)
+                return handled
             deliver(message_id, worker, now)
             handled += 1
+    return handled
+
+
+def release(ids: list[int], worker: str) -> None:
+    """Hand back claims this worker will not get to, so others need not wait."""
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.status == "claimed",
+            Message.claimed_by == worker,
+        )
+        .values(status="pending", claimed_by=None, lease_until=None)
+    )
+    db.session.commit()
 
 
 def run_forever(stop=lambda: False) -> None:
@@ -307,7 +325,7 @@ def run_forever(stop=lambda: False) -> None:
     logger.info("worker started worker=%s", worker)
     while not stop():
         try:
-            handled = run_once(worker)
+            handled = run_once(worker, stop=stop)
         except Exception:
             db.session.rollback()
             logger.exception("worker pass failed; trying again")
