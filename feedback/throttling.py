@@ -20,15 +20,22 @@ def throttle_days(survey: Survey, config: dict) -> int:
 
 
 def last_sent_at(contact_id: int, exclude_invitation: int | None = None):
-    """When a message was last actually sent to this contact, on any survey."""
+    """When a message was last sent to this contact, on any survey.
+
+    A send under way counts as sent, so that two workers with two invitations for
+    one contact do not both go ahead.
+    """
+    sent = func.max(Message.sent_at)
+    started = func.max(Message.updated_at).filter(Message.status == "sending")
     statement = (
-        select(func.max(Message.sent_at))
+        select(sent, started)
         .join(Invitation, Message.invitation_id == Invitation.id)
-        .where(Invitation.contact_id == contact_id, Message.sent_at.is_not(None))
+        .where(Invitation.contact_id == contact_id)
     )
     if exclude_invitation is not None:
         statement = statement.where(Invitation.id != exclude_invitation)
-    return db.session.scalar(statement)
+    times = [value for value in db.session.execute(statement).one() if value]
+    return max(times) if times else None
 
 
 def is_throttled(

@@ -28,8 +28,8 @@ FLASK = str(Path(sys.executable).parent / "flask")
 OPEN = ("pending", "claimed", "sending")
 
 
-def seed(app, survey_data, emails: int, texts: int) -> None:
-    """Put due messages straight into the outbox table, each to its own address."""
+def seed(app, survey_data, emails: int, texts: int, per_contact: int = 1) -> None:
+    """Put due messages straight into the outbox table, per_contact to each address."""
     now = datetime.now(UTC)
     secret = app.config["SECRET_KEY"]
     with app.app_context():
@@ -45,11 +45,13 @@ def seed(app, survey_data, emails: int, texts: int) -> None:
                 if channel == "email"
                 else f"+4479{number:08d}"
             )
-            contact = Contact(
-                email=address if channel == "email" else None,
-                phone=address if channel == "sms" else None,
-                properties={},
-            )
+            if number % per_contact == 0:
+                contact = Contact(
+                    email=address if channel == "email" else None,
+                    phone=address if channel == "sms" else None,
+                    properties={},
+                )
+            address = contact.email or contact.phone
             nonce = tokens.new_nonce()
             invitation = Invitation(
                 survey=survey,
@@ -301,3 +303,36 @@ def test_sigterm_stops_a_worker_after_its_current_message(
     assert 3 <= statuses["queued"] < 20
     # What it had claimed but not begun is handed back at once, not left to lapse.
     assert statuses["pending"] == 20 - statuses["queued"]
+
+
+def test_workers_racing_on_one_contact_send_it_one_survey(
+    make_app, database_url, smtp_server, twilio_api, survey_data, tmp_path
+):
+    app = make_app()
+    # 40 contacts with two due invitations each, for four workers at once.
+    seed(app, survey_data, emails=40, texts=40, per_contact=2)
+    env = worker_env(
+        database_url,
+        smtp_server,
+        twilio_api,
+        SMS_RATE=5000,
+        EMAIL_RATE=5000,
+        # One claim at a time, so a contact's two invitations go to two workers.
+        WORKER_BATCH_SIZE=1,
+    )
+    workers = [start_worker(env, tmp_path / f"worker{n}.log") for n in range(4)]
+    try:
+        wait_until_drained(app, workers, timeout=120)
+    finally:
+        stop(workers)
+
+    received = Counter(address for m in smtp_server.messages for address in m["to"])
+    texted = Counter(request["form"]["To"] for request in twilio_api.requests)
+    assert len(received) == 20 and set(received.values()) == {1}
+    assert len(texted) == 20 and set(texted.values()) == {1}
+    with app.app_context():
+        reasons = Counter(
+            (invitation.status, invitation.suppression_reason)
+            for invitation in db.session.scalars(sqlalchemy.select(Invitation))
+        )
+    assert reasons == {("sent", None): 40, ("suppressed", "throttled"): 40}

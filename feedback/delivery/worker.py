@@ -23,6 +23,7 @@ from feedback.delivery import email
 from feedback.delivery import rate
 from feedback.delivery import sms
 from feedback.models import SUPPRESSION_REASONS
+from feedback.models import Contact
 from feedback.models import Message
 from feedback.models import db
 from feedback.models import utcnow
@@ -123,6 +124,14 @@ def deliver(message_id: int, worker: str, now=None) -> str:
     message = _locked_claim(message_id, worker)
     if message is None:
         return "skipped"
+    if message.purpose == "invitation":
+        # Two workers may hold two invitations for one contact: the contact's row
+        # lock puts their throttle checks in turn, and the one that goes second
+        # sees the first one's send under way.
+        _lock_contact(message.invitation.contact_id)
+        stopped = _why_not_send(message, now)
+        if stopped:
+            return _stop(message, stopped, now)
     started = utcnow()
     message.attempts += 1
     message.lease_until = started + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
@@ -171,6 +180,12 @@ def _locked_claim(message_id: int, worker: str) -> Message | None:
         db.session.rollback()
         return None
     return message
+
+
+def _lock_contact(contact_id: int) -> None:
+    db.session.execute(
+        select(Contact.id).where(Contact.id == contact_id).with_for_update()
+    )
 
 
 def _why_not_send(message: Message, now) -> str | None:
