@@ -41,10 +41,17 @@ def survey_url(invitation: Invitation) -> str:
 
 
 def unsubscribe_url(invitation: Invitation) -> str:
-    """The one-click opt-out link of an invitation's emails."""
+    """The one-click opt-out link of an invitation's emails.
+
+    Invitations made before opt-out links existed get their lookup hash now, in
+    the caller's transaction, so the link in the email they are about to receive
+    works.
+    """
     token = tokens.derive(
         current_app.config["SECRET_KEY"], invitation.token_nonce, "unsubscribe"
     )
+    if invitation.unsubscribe_hash is None:
+        invitation.unsubscribe_hash = tokens.digest(token)
     return f"{current_app.config['BASE_URL']}/u/{token}"
 
 

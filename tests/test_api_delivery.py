@@ -112,6 +112,7 @@ def test_invitations_list_by_status_survey_and_contact(app, api, survey_data):
     assert ids("?contact=a") == [throttled["id"], sent["id"]]
     assert ids("?contact=a&status=sent") == [sent["id"]]
     assert ids("?contact=nobody") == []
+    assert ids("?contact=b@example.com") == [later["id"]]
 
     page = api.get("/api/v1/invitations?limit=3").json
     assert len(page["items"]) == 3

@@ -196,3 +196,29 @@ def test_the_score_buttons_are_tables_with_inline_styles(
         assert cell.get("bgcolor") == "#0b5394"
         assert "background:#0b5394" in cell["style"]
         assert "color:#ffffff" in link["style"]
+
+
+def test_an_invitation_older_than_opt_out_links_gets_one_that_works(
+    make_app, smtp_server, survey_data
+):
+    from feedback.models import Invitation
+
+    app = make_app(**smtp_server.settings(), EMAIL_RATE=1000)
+    api = ApiClient.for_app(app)
+    api.post("/api/v1/surveys", json=survey_data)
+    api.post(
+        "/api/v1/invitations",
+        json={
+            "survey": survey_data["key"],
+            "channel": "email",
+            "contact": {"email": "old@example.org"},
+        },
+    )
+    with app.app_context():
+        db.session.execute(sqlalchemy.update(Invitation).values(unsubscribe_hash=None))
+        db.session.commit()
+        assert worker.run_once() == 1
+    (received,) = smtp_server.wait_for(1)
+    link = str(received["message"]["List-Unsubscribe"]).strip("<>")
+    assert app.test_client().post(link.removeprefix(BASE_URL)).status_code == 200
+    assert suppression(app, "old@example.org") == ("opted_out", "unsubscribe_link")

@@ -5,6 +5,7 @@ import logging
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -49,8 +50,13 @@ def _filtered(statement, query: dict, now):
             Invitation.survey_id == get_survey(query["survey"]).id
         )
     if query.get("contact"):
+        value = query["contact"]
         statement = statement.join(Contact, Invitation.contact_id == Contact.id).where(
-            Contact.external_id == query["contact"]
+            or_(
+                Contact.external_id == value,
+                Contact.email == value,
+                Contact.phone == value,
+            )
         )
     status = query.get("status")
     if status == "expired":

@@ -294,7 +294,9 @@ class InvitationQuerySchema(Schema):
 
     status = fields.String(validate=validate.OneOf(INVITATION_STATUSES))
     survey = fields.String(metadata={"description": "A survey key."})
-    contact = fields.String(metadata={"description": "The contact's external_id."})
+    contact = fields.String(
+        metadata={"description": "The contact's external_id, email or phone (E.164)."}
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.Integer(
         validate=validate.Range(min=1),
