@@ -119,19 +119,20 @@ def deliver(message_id: int, worker: str, now=None) -> str:
     db.session.commit()
     _wait_until(slot)
 
-    # Committed before the request goes out: if this process dies now, nobody
-    # sends the message again on a guess.
+    # Checked again after the wait. Two workers may hold two invitations for one
+    # contact: the contact's row lock puts their throttle checks in turn, and the
+    # one that goes second sees the first one's send under way.
     message = _locked_claim(message_id, worker)
     if message is None:
         return "skipped"
     if message.purpose == "invitation":
-        # Two workers may hold two invitations for one contact: the contact's row
-        # lock puts their throttle checks in turn, and the one that goes second
-        # sees the first one's send under way.
         _lock_contact(message.invitation.contact_id)
-        stopped = _why_not_send(message, now)
-        if stopped:
-            return _stop(message, stopped, now)
+    stopped = _why_not_send(message, now)
+    if stopped:
+        return _stop(message, stopped, now)
+
+    # Committed before the request goes out: if this process dies now, nobody
+    # sends the message again on a guess.
     started = utcnow()
     message.attempts += 1
     message.lease_until = started + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
