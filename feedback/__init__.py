@@ -67,12 +67,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _configure_logging(level: str) -> None:
     """Log our own events at the chosen level; other libraries only their warnings."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feedback").setLevel(level.upper())
-
-
-def _configure_logging(level: str) -> None:
-    """Log our own events at the chosen level; other libraries only their warnings."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("feedback").setLevel(level)
 
 

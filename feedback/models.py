@@ -27,6 +27,8 @@ KINDS = ("nps", "csat", "ces")
 STAGES = ("acquisition", "onboarding", "activation", "retention", "expansion")
 CHANNELS = ("email", "sms", "link")
 RESPONSE_CHANNELS = ("web", "sms", "api")
+# The largest id an INTEGER primary key holds on PostgreSQL; larger ones exist nowhere.
+MAX_ID = 2**31 - 1
 
 # Invitation statuses, in the order an invitation can move through them.
 INVITATION_STATUSES = (

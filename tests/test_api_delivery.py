@@ -135,7 +135,14 @@ def test_invitations_list_by_status_survey_and_contact(app, api, survey_data):
 
 @pytest.mark.parametrize(
     "query",
-    ["?status=lost", "?limit=0", "?limit=5000", "?cursor=abc", "?survey=missing"],
+    [
+        "?status=lost",
+        "?limit=0",
+        "?limit=5000",
+        "?cursor=abc",
+        "?cursor=99999999999",
+        "?survey=missing",
+    ],
 )
 def test_bad_invitation_queries_get_a_4xx(api, query):
     response = api.get("/api/v1/invitations" + query)
@@ -200,6 +207,8 @@ def test_bad_suppressions_are_refused(api, body):
 def test_suppression_queries_need_what_they_name(api, client):
     assert_error(api.get("/api/v1/suppressions?address=a@example.org"), 422)
     assert_error(api.delete("/api/v1/suppressions?channel=email"), 422)
+    assert_error(api.get("/api/v1/suppressions?cursor=99999999999"), 422)
+    assert_error(api.delete("/api/v1/invitations/99999999999"), 404)
     assert_error(client.get("/api/v1/suppressions"), 401)
     broken = api.post("/api/v1/suppressions", data="{", content_type="application/json")
     assert 400 <= broken.status_code < 500

@@ -18,6 +18,7 @@ from feedback.api.schemas import TriggerSchema
 from feedback.api.surveys import get_survey
 from feedback.auth import require_api_key
 from feedback.errors import ApiError
+from feedback.models import MAX_ID
 from feedback.models import Contact
 from feedback.models import Invitation
 from feedback.models import db
@@ -38,7 +39,9 @@ def dump(invitation: Invitation) -> Invitation:
 
 
 def get_invitation(invitation_id: int) -> Invitation:
-    invitation = db.session.get(Invitation, invitation_id)
+    invitation = None
+    if invitation_id <= MAX_ID:
+        invitation = db.session.get(Invitation, invitation_id)
     if invitation is None:
         raise ApiError(404, f"There is no invitation {invitation_id}.")
     return invitation
@@ -127,11 +130,13 @@ class InvitationItem(MethodView):
     @blp.response(200, InvitationOutSchema)
     def delete(self, invitation_id):
         """Cancel every message of the invitation that has not gone out yet."""
-        invitation = db.session.scalar(
-            select(Invitation)
-            .where(Invitation.id == invitation_id)
-            .with_for_update(of=Invitation)
-        )
+        invitation = None
+        if invitation_id <= MAX_ID:
+            invitation = db.session.scalar(
+                select(Invitation)
+                .where(Invitation.id == invitation_id)
+                .with_for_update(of=Invitation)
+            )
         if invitation is None:
             raise ApiError(404, f"There is no invitation {invitation_id}.")
         now = utcnow()

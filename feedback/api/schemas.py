@@ -5,6 +5,7 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import time
+from datetime import timedelta
 
 import phonenumbers
 from email_validator import EmailNotValidError
@@ -22,6 +23,7 @@ from feedback.delivery import windows
 from feedback.models import CHANNELS
 from feedback.models import INVITATION_STATUSES
 from feedback.models import KINDS
+from feedback.models import MAX_ID
 from feedback.models import STAGES
 from feedback.models import SUPPRESSION_KINDS
 
@@ -83,11 +85,19 @@ class Properties(fields.Dict):
 class AwareDateTime(fields.AwareDateTime):
     """An ISO 8601 time with its offset, kept in UTC."""
 
+    default_error_messages = {
+        "invalid": "Not an ISO 8601 time: use 2024-03-01T09:00:00+01:00.",
+        "invalid_awareness": "The time needs its offset, as in 2024-03-01T09:00:00Z.",
+    }
+
     def __init__(self, **kwargs):
         super().__init__(format="iso", default_timezone=None, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
 
 
 class DateOrDateTime(fields.Field):
@@ -107,7 +117,10 @@ class DateOrDateTime(fields.Field):
             ) from None
         if parsed.tzinfo is None:
             raise ValidationError("A time needs its offset, such as +00:00 or Z.")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
 
 
 class SurveySchema(StrictSchema):
@@ -251,6 +264,12 @@ class TriggerSchema(StrictSchema):
     properties = Properties(load_default=dict)
     idempotency_key = fields.String(validate=validate.Length(1, 200))
 
+    @validates("send_at")
+    def _send_at(self, value, **_):
+        # The same horizon as delay_minutes; further out, the link's expiry overflows.
+        if value > datetime.now(UTC) + timedelta(minutes=MAX_DELAY_MINUTES):
+            raise ValidationError("send_at is more than a year ahead.")
+
     @validates_schema
     def _one_time(self, data, **_):
         if "delay_minutes" in data and "send_at" in data:
@@ -299,7 +318,7 @@ class InvitationQuerySchema(Schema):
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.Integer(
-        validate=validate.Range(min=1),
+        validate=validate.Range(1, MAX_ID),
         metadata={"description": "next_cursor of the page before."},
     )
 
@@ -346,7 +365,7 @@ class SuppressionQuerySchema(Schema):
     channel = fields.String(validate=validate.OneOf(("email", "sms")))
     address = fields.String()
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    cursor = fields.Integer(validate=validate.Range(min=1))
+    cursor = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
 class SuppressionKeySchema(Schema):
