@@ -17,6 +17,7 @@ from feedback.models import utcnow
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("survey_page", __name__)
+PREFIX = "/s/"
 
 ANSWERABLE = ("scheduled", "sent", "opened", "answered")
 SECURITY_HEADERS = {
@@ -30,9 +31,11 @@ SECURITY_HEADERS = {
 }
 
 
-@bp.after_request
+@bp.after_app_request
 def _headers(response):
-    response.headers.update(SECURITY_HEADERS)
+    # Also on the error pages of paths under /s/ that match no route.
+    if request.path.startswith(PREFIX):
+        response.headers.update(SECURITY_HEADERS)
     return response
 
 
@@ -99,7 +102,9 @@ def answer(token):
     if invitation is None:
         return _unavailable()
     scale = metrics.SCALES[invitation.survey.kind]
-    raw_score = request.form.get("score")
+    given = request.form.getlist("score")
+    # One score a form: a doctored form with two is not one answer.
+    raw_score = given[0] if len(given) == 1 else ("" if not given else "?")
     comment = responses.clean_comment(request.form.get("comment"))
     errors = {}
     score = _parse_score(raw_score, scale)

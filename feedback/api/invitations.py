@@ -4,19 +4,18 @@ import logging
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from feedback import invitations
 from feedback import reminders
+from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import InvitationOutSchema
 from feedback.api.schemas import InvitationPageSchema
 from feedback.api.schemas import InvitationQuerySchema
 from feedback.api.schemas import TriggerSchema
 from feedback.api.surveys import get_survey
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import MAX_ID
 from feedback.models import Contact
@@ -30,7 +29,15 @@ logger = logging.getLogger(__name__)
 LIVE_STATUSES = ("scheduled", "sent", "opened")
 
 blp = Blueprint("invitations", __name__, description="Personal survey invitations")
-blp.before_request(require_api_key)
+
+
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "Makes a retry safe: the same key and body answer the same "
+    "invitation and send nothing again; the same key with another body is a 409.",
+}
 
 
 def dump(invitation: Invitation) -> Invitation:
@@ -94,6 +101,7 @@ class Invitations(MethodView):
         next_cursor = items[-1].id if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
 
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(TriggerSchema)
     @blp.response(201, InvitationOutSchema)
     @blp.alt_response(

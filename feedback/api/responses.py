@@ -3,25 +3,24 @@
 import base64
 import binascii
 import json
+from datetime import UTC
 from datetime import datetime
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import and_
 from sqlalchemy import or_
 from sqlalchemy import select
 
+from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import ResponsePageSchema
 from feedback.api.schemas import ResponseQuerySchema
 from feedback.api.surveys import get_survey
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import MAX_ID
 from feedback.models import Response
 from feedback.models import db
 
 blp = Blueprint("responses", __name__, description="Survey responses")
-blp.before_request(require_api_key)
 
 
 def encode_cursor(response: Response) -> str:
@@ -37,10 +36,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         # Only cursors we made pass: an aware time and an id the database can hold.
         if stamp.tzinfo is None or type(last_id) is not int:
             raise ValueError("not a cursor of ours")
+        stamp = stamp.astimezone(UTC)
         if not 0 < last_id <= MAX_ID:
             raise ValueError("not a cursor of ours")
         return stamp, last_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise ApiError(
             400,
             "The cursor is not one this API gave out; start again without it.",
@@ -55,7 +55,7 @@ class Responses(MethodView):
     def get(self, query):
         """List responses, oldest change first, with a cursor for the next page."""
         statement = select(Response).order_by(Response.updated_at, Response.id)
-        if query.get("survey"):
+        if "survey" in query:
             survey = get_survey(query["survey"])
             statement = statement.where(Response.survey_id == survey.id)
         if query.get("since"):

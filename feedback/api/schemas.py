@@ -1,6 +1,8 @@
 """Marshmallow schemas of the API: what comes in, what goes out, and the OpenAPI."""
 
 import re
+import unicodedata
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -15,6 +17,7 @@ from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import post_load
+from marshmallow import pre_load
 from marshmallow import validate
 from marshmallow import validates
 from marshmallow import validates_schema
@@ -52,15 +55,53 @@ def check_window(start: str | None, end: str | None) -> None:
         )
 
 
+def text_problem(value) -> str | None:
+    """Say what makes a text unstorable: a NUL, or half of a surrogate pair."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "contains a lone surrogate, which is not text"
+    return None
+
+
+def _check_texts(value, path: str) -> None:
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValidationError(f"{path or 'value'} {problem}.", path or "_schema")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_texts(key, path)
+            _check_texts(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_texts(item, path)
+
+
 class StrictSchema(Schema):
     """Unknown fields are an error, so a typo never passes silently."""
+
+    @pre_load
+    def _texts(self, data, **_):
+        # Neither database stores these the same way, and PostgreSQL refuses NUL.
+        _check_texts(data, "")
+        return data
+
+
+class QuerySchema(StrictSchema):
+    """Query strings: other parameters are ignored, texts are checked."""
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 class Properties(fields.Dict):
     """Free context such as hotel or job id: short keys, scalar values."""
 
     def __init__(self, **kwargs):
-        super().__init__(keys=fields.String(), values=fields.Raw(), **kwargs)
+        super().__init__(
+            keys=fields.String(), values=fields.Raw(allow_none=True), **kwargs
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -145,7 +186,9 @@ class SurveySchema(StrictSchema):
             LOCALE, error="Use a language tag such as en or de-CH."
         ),
     )
-    link_ttl_days = fields.Integer(load_default=14, validate=validate.Range(1, 365))
+    link_ttl_days = fields.Integer(
+        load_default=14, strict=True, validate=validate.Range(1, 365)
+    )
     timezone = fields.String(
         allow_none=True,
         validate=validate_timezone,
@@ -161,11 +204,12 @@ class SurveySchema(StrictSchema):
     )
     throttle_days = fields.Integer(
         allow_none=True,
+        strict=True,
         validate=validate.Range(0, 3650),
         metadata={"description": "Days between two surveys; null: the global value."},
     )
     reminder_after_hours = fields.Integer(
-        allow_none=True, validate=validate.Range(1, 24 * 90)
+        allow_none=True, strict=True, validate=validate.Range(1, 24 * 90)
     )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -204,9 +248,16 @@ class ContactSchema(StrictSchema):
     def _email(self, value, **_):
         if value is not None:
             try:
-                validate_email(value, check_deliverability=False)
+                validate_email(value, check_deliverability=False, allow_smtputf8=False)
             except EmailNotValidError as error:
                 raise ValidationError(str(error)) from None
+
+    @validates("name")
+    def _name(self, value, **_):
+        if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValidationError(
+                "A name cannot hold line breaks or control characters."
+            )
 
     @validates("timezone")
     def _timezone(self, value, **_):
@@ -216,7 +267,7 @@ class ContactSchema(StrictSchema):
     def normalise(self, data, **_):
         if data.get("email"):
             data["email"] = validate_email(
-                data["email"], check_deliverability=False
+                data["email"], check_deliverability=False, allow_smtputf8=False
             ).normalized
         region = data.pop("region", None)
         if data.get("phone"):
@@ -259,7 +310,9 @@ class TriggerSchema(StrictSchema):
     survey = fields.String(required=True, metadata={"example": "post-stay-nps"})
     contact = fields.Nested(ContactSchema, required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    delay_minutes = fields.Integer(validate=validate.Range(0, MAX_DELAY_MINUTES))
+    delay_minutes = fields.Integer(
+        strict=True, validate=validate.Range(0, MAX_DELAY_MINUTES)
+    )
     send_at = AwareDateTime()
     properties = Properties(load_default=dict)
     idempotency_key = fields.String(validate=validate.Length(1, 200))
@@ -307,10 +360,7 @@ class InvitationOutSchema(Schema):
     messages = fields.List(fields.Nested(MessageOutSchema))
 
 
-class InvitationQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class InvitationQuerySchema(QuerySchema):
     status = fields.String(validate=validate.OneOf(INVITATION_STATUSES))
     survey = fields.String(metadata={"description": "A survey key."})
     contact = fields.String(
@@ -358,20 +408,14 @@ class SuppressionSchema(StrictSchema):
                 raise ValidationError(problems, "address") from None
 
 
-class SuppressionQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class SuppressionQuerySchema(QuerySchema):
     channel = fields.String(validate=validate.OneOf(("email", "sms")))
     address = fields.String()
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
-class SuppressionKeySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class SuppressionKeySchema(QuerySchema):
     channel = fields.String(required=True, validate=validate.OneOf(("email", "sms")))
     address = fields.String(required=True, validate=validate.Length(1, 320))
 
@@ -381,10 +425,7 @@ class SuppressionPageSchema(Schema):
     next_cursor = fields.Integer(allow_none=True)
 
 
-class ScoreQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ScoreQuerySchema(QuerySchema):
     survey = fields.String(required=True)
     from_ = DateOrDateTime(data_key="from")
     to = DateOrDateTime()
@@ -412,12 +453,9 @@ class ScoreSchema(Schema):
     to = fields.DateTime(allow_none=True)
 
 
-class ResponseQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ResponseQuerySchema(QuerySchema):
     survey = fields.String()
-    since = AwareDateTime(metadata={"description": "Only answers changed since."})
+    since = DateOrDateTime(metadata={"description": "Only answers changed since."})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.String()
 
@@ -442,3 +480,15 @@ class ResponsePageSchema(Schema):
 
 class SurveyListSchema(Schema):
     items = fields.List(fields.Nested(SurveySchema))
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(metadata={"example": "invalid"})
+    message = fields.String(metadata={"example": "Invalid request. channel: ..."})
+    details = fields.Raw(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """The one error shape of every API answer that is not a success."""
+
+    error = fields.Nested(ErrorBodySchema)

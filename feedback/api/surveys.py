@@ -1,28 +1,29 @@
 """Surveys: what is asked, of which kind, at which touchpoint."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback.api.blueprint import Blueprint
+from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
 from feedback.api.schemas import check_window
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import Response
 from feedback.models import Survey
 from feedback.models import db
 
 blp = Blueprint("surveys", __name__, description="Surveys and their questions")
-blp.before_request(require_api_key)
 
 
 def get_survey(key: str) -> Survey:
-    survey = db.session.scalar(select(Survey).where(Survey.key == key))
+    survey = None
+    if SLUG.match(key):
+        survey = db.session.scalar(select(Survey).where(Survey.key == key))
     if survey is None:
         raise ApiError(404, f"There is no survey with key {key!r}.")
     return survey

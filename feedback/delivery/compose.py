@@ -27,7 +27,8 @@ def email_message(config: dict, message: Message):
         "scale": metrics.SCALES[survey.kind],
         "reminder": message.purpose == "reminder",
     }
-    subject = render_template("email/subject.txt", **context).strip()
+    # A header is one line, whatever the question's text holds.
+    subject = " ".join(render_template("email/subject.txt", **context).split())
     text = render_template("email/invitation.txt", **context)
     html = render_template("email/invitation.html", **context)
     # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to the link.

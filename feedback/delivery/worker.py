@@ -109,10 +109,16 @@ def deliver(message_id: int, worker: str, now=None) -> str:
     if opening > now:
         return _defer(message, opening, now)
 
-    if message.channel == "email":
-        payload = compose.email_message(config, message)
-    else:
-        payload = compose.sms_body(message)
+    try:
+        if message.channel == "email":
+            payload = compose.email_message(config, message)
+        else:
+            payload = compose.sms_body(message)
+    except Exception as error:
+        # A message that cannot be built never will be: fail it, keep the batch going.
+        logger.exception("message could not be composed message=%s", message.id)
+        message.attempts += 1
+        return _failed(message, DeliveryError("permanent", f"cannot compose: {error}"))
     # The rate runs on the real clock, whatever `now` says.
     slot = rate.reserve(config, message.channel, utcnow())
     message.lease_until = slot + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
@@ -316,7 +322,12 @@ def run_once(worker: str | None = None, now=None, stop=lambda: False) -> int:
             if stop():
                 release(ids[position:], worker)
                 return handled
-            deliver(message_id, worker, now)
+            try:
+                deliver(message_id, worker, now)
+            except Exception:
+                # The claim lapses and another pass decides; the rest still go out.
+                db.session.rollback()
+                logger.exception("message delivery failed message=%s", message_id)
             handled += 1
     return handled
 
