@@ -16,6 +16,7 @@ from feedback import metrics
 from feedback import reminders
 from feedback import responses
 from feedback import suppressions
+from feedback.api.schemas import text_problem
 from feedback.delivery import sms
 from feedback.errors import ApiError
 from feedback.models import InboundMessage
@@ -85,13 +86,26 @@ def _check_signature():
         raise ApiError(403, "The X-Twilio-Signature does not match this request.")
 
 
+# The longest value each field may have; Twilio's own are far shorter.
+FIELD_LIMITS = {"MessageSid": 64, "From": 32, "ErrorCode": 32, "MessageStatus": 32}
+
+
 def _required(*names: str) -> list[str]:
-    missing = [name for name in names if not request.form.get(name, "").strip()]
-    if missing:
+    """The named form fields, present and storable, else a 400 that names them."""
+    problems = {
+        name: ["Missing."] for name in names if not request.form.get(name, "").strip()
+    }
+    for name, value in request.form.items():
+        problem = text_problem(value)
+        if problem is None and len(value) > FIELD_LIMITS.get(name, 1600):
+            problem = "is too long"
+        if problem:
+            problems[name] = [f"{name} {problem}."]
+    if problems:
         raise ApiError(
             400,
-            "The form lacks " + ", ".join(missing) + ".",
-            {name: ["Missing."] for name in missing},
+            "The form cannot be used: " + ", ".join(sorted(problems)) + ".",
+            problems,
         )
     return [request.form[name].strip() for name in names]
 

@@ -249,6 +249,42 @@ def test_signed_but_incomplete_forms_get_a_400(twilio_app, api):
     assert "MessageStatus" in status.json["error"]["details"]
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        (
+            "/webhooks/twilio/sms",
+            {"MessageSid": "SM" + "9" * 80, "From": PHONE},
+            "MessageSid",
+        ),
+        ("/webhooks/twilio/sms", {"MessageSid": "SM1", "From": "+44\x00"}, "From"),
+        (
+            "/webhooks/twilio/sms",
+            {"MessageSid": "SM1", "From": PHONE, "Body": "x" * 2000},
+            "Body",
+        ),
+        (
+            "/webhooks/twilio/status",
+            {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "3" * 40},
+            "ErrorCode",
+        ),
+    ],
+)
+def test_signed_values_that_cannot_be_stored_get_a_400(
+    twilio_app, api, path, params, field
+):
+    reply = post_signed(api.client, path, params)
+    assert reply.status_code == 400
+    assert field in reply.json["error"]["details"]
+    with twilio_app.app_context():
+        assert (
+            db.session.scalar(
+                sqlalchemy.select(sqlalchemy.func.count(InboundMessage.id))
+            )
+            == 0
+        )
+
+
 def status(client, sid, provider_status, code=None, query=""):
     params = {"MessageSid": sid, "MessageStatus": provider_status}
     if code:

@@ -1,21 +1,19 @@
 """Suppressions: the addresses nothing is sent to, for other systems to manage."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from feedback import suppressions
+from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import SuppressionKeySchema
 from feedback.api.schemas import SuppressionPageSchema
 from feedback.api.schemas import SuppressionQuerySchema
 from feedback.api.schemas import SuppressionSchema
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import Suppression
 from feedback.models import db
 
 blp = Blueprint("suppressions", __name__, description="Opt-outs and bad addresses")
-blp.before_request(require_api_key)
 
 
 @blp.route("/suppressions")
