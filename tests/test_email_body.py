@@ -1,9 +1,8 @@
-"""Survey emails: RFC 8058 unsubscribe, footer link, encoding, line length, button."""
+"""Survey emails: RFC 8058 unsubscribe, footer link, encoding and line length."""
 
 import email
 import email.policy
 import re
-from html.parser import HTMLParser
 
 import sqlalchemy
 
@@ -151,51 +150,6 @@ def test_the_sent_email_keeps_to_78_columns(make_app, smtp_server, survey_data):
     lines = received["raw"].split(b"\n")
     assert max(len(line.rstrip(b"\r")) for line in lines) <= 78
     assert str(received["message"]["Subject"]) == survey_data["question"]
-
-
-class ButtonCells(HTMLParser):
-    """Collects each link with the attributes of the cell around it."""
-
-    def __init__(self):
-        super().__init__()
-        self.cells = []
-        self.links = []
-        self.tags = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append(tag)
-        if tag == "td":
-            self.cells.append(attrs)
-        if tag == "a":
-            self.links.append((attrs, dict(self.cells[-1]) if self.cells else {}))
-
-    def handle_endtag(self, tag):
-        if tag == "td" and self.cells:
-            self.cells.pop()
-
-
-def test_the_score_buttons_are_tables_with_inline_styles(
-    make_app, smtp_server, survey_data
-):
-    _, _, invitation, received = send_one(make_app, smtp_server, survey_data)
-    html = received["message"].get_body(("html",)).get_content()
-    assert "<style" not in html and "class=" not in html
-    parser = ButtonCells()
-    parser.feed(html)
-    buttons = [
-        (link, cell)
-        for link, cell in parser.links
-        if link["href"].startswith(invitation["url"] + "?score=")
-    ]
-    assert [link["href"].rsplit("=", 1)[1] for link, _ in buttons] == [
-        str(value) for value in range(11)
-    ]
-    for link, cell in buttons:
-        # Outlook ignores a link's padding and background; the cell carries them.
-        assert cell.get("bgcolor") == "#0b5394"
-        assert "background:#0b5394" in cell["style"]
-        assert "color:#ffffff" in link["style"]
 
 
 def test_an_invitation_older_than_opt_out_links_gets_one_that_works(

@@ -164,6 +164,71 @@ class DateOrDateTime(fields.Field):
             raise ValidationError(f"{value!r} is out of range.") from None
 
 
+class TextByLanguage(fields.Field):
+    """One text, or the same text per language: {"en": "...", "de": "..."}."""
+
+    def __init__(self, max_length: int, allow_empty: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.allow_empty = allow_empty
+        self.metadata.setdefault(
+            "description",
+            "A string, or an object of language tag to string such as"
+            ' {"en": "...", "de": "..."}.',
+        )
+        text = {"type": "string", "maxLength": max_length}
+        self.metadata.setdefault(
+            "oneOf",
+            [
+                text,
+                {"type": "object", "additionalProperties": text, "minProperties": 1},
+            ],
+        )
+
+    def _text(self, value, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{where} must be a non-empty string.")
+        if len(value) > self.max_length:
+            raise ValidationError(
+                f"{where} has {len(value)} characters; the limit is {self.max_length}."
+            )
+        return value
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            if value == "" and self.allow_empty:
+                return value
+            return self._text(value, "The text")
+        if not value:
+            raise ValidationError('Give at least one language, such as {"en": "..."}.')
+        if len(value) > 50:
+            raise ValidationError("At most 50 languages.")
+        texts = {}
+        for tag, text in value.items():
+            if not isinstance(tag, str) or not LOCALE.match(tag.lower()):
+                raise ValidationError(
+                    f"{tag!r} is not a language tag; use one such as en or de-CH."
+                )
+            spelled = language_tag(tag)
+            if spelled in texts:
+                raise ValidationError(f"The language {spelled} is given twice.")
+            texts[spelled] = self._text(text, f"The {spelled} text")
+        return texts
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        translations = getattr(obj, f"{attr}_translations", None)
+        return dict(translations) if translations else value
+
+
+def language_tag(tag: str) -> str:
+    """de_ch as de-CH: the language in lower case, a region in capitals."""
+    language, *rest = tag.replace("_", "-").split("-")
+    parts = [language.lower()]
+    for part in rest:
+        parts.append(part.upper() if len(part) == 2 else part.lower())
+    return "-".join(parts)
+
+
 class SurveySchema(StrictSchema):
     key = fields.String(
         required=True,
@@ -173,8 +238,10 @@ class SurveySchema(StrictSchema):
         metadata={"example": "post-stay-nps"},
     )
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    question = fields.String(required=True, validate=validate.Length(1, 500))
-    follow_up = fields.String(allow_none=True, validate=validate.Length(max=500))
+    question = TextByLanguage(
+        500, required=True, metadata={"example": {"en": "How likely...?"}}
+    )
+    follow_up = TextByLanguage(500, allow_empty=True, allow_none=True)
     touchpoint = fields.String(
         required=True,
         validate=validate.Regexp(SLUG, error="Use a label such as post-stay."),

@@ -6,6 +6,7 @@ from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import i18n
 from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
@@ -19,6 +20,8 @@ from feedback.models import db
 
 blp = Blueprint("surveys", __name__, description="Surveys and their questions")
 
+TEXT_FIELDS = ("question", "follow_up")
+
 
 def get_survey(key: str) -> Survey:
     survey = None
@@ -27,6 +30,17 @@ def get_survey(key: str) -> Survey:
     if survey is None:
         raise ApiError(404, f"There is no survey with key {key!r}.")
     return survey
+
+
+def apply(survey: Survey, data: dict) -> None:
+    """Set the given fields; a text given per language also sets the plain one."""
+    texts = {name: data.pop(name) for name in TEXT_FIELDS if name in data}
+    for name, value in data.items():
+        setattr(survey, name, value)
+    for name, value in texts.items():
+        i18n.store_text(survey, name, value)
+    if "locale" in data:
+        i18n.refresh_default_texts(survey)
 
 
 @blp.route("/surveys")
@@ -40,7 +54,8 @@ class Surveys(MethodView):
     @blp.response(201, SurveySchema)
     def post(self, data):
         """Create a survey."""
-        survey = Survey(**data)
+        survey = Survey()
+        apply(survey, data)
         db.session.add(survey)
         try:
             db.session.commit()
@@ -85,7 +100,6 @@ class SurveyItem(MethodView):
             raise ApiError(
                 422, error.messages[0], {error.field_name: error.messages}
             ) from None
-        for name, value in data.items():
-            setattr(survey, name, value)
+        apply(survey, data)
         db.session.commit()
         return survey

@@ -1,9 +1,10 @@
-"""Message bodies: the survey email and text, rendered from templates."""
+"""Message bodies: the survey email and text, rendered in the contact's language."""
 
 import logging
 
 from flask import render_template
 
+from feedback import i18n
 from feedback import invitations
 from feedback import metrics
 from feedback.delivery import email
@@ -19,18 +20,21 @@ def email_message(config: dict, message: Message):
     survey = invitation.survey
     url = invitations.survey_url(invitation)
     unsubscribe = invitations.unsubscribe_url(invitation)
-    context = {
-        "survey": survey,
-        "contact": invitation.contact,
-        "url": url,
-        "unsubscribe_url": unsubscribe,
-        "scale": metrics.SCALES[survey.kind],
-        "reminder": message.purpose == "reminder",
-    }
-    # A header is one line, whatever the question's text holds.
-    subject = " ".join(render_template("email/subject.txt", **context).split())
-    text = render_template("email/invitation.txt", **context)
-    html = render_template("email/invitation.html", **context)
+    candidates = i18n.invitation_candidates(invitation)
+    with i18n.respondent_locale(invitation):
+        context = {
+            "survey": survey,
+            "question": i18n.survey_text(survey, "question", candidates),
+            "contact": invitation.contact,
+            "url": url,
+            "unsubscribe_url": unsubscribe,
+            "scale": metrics.SCALES[survey.kind],
+            "reminder": message.purpose == "reminder",
+        }
+        # A header is one line, whatever the question's text holds.
+        subject = " ".join(render_template("email/subject.txt", **context).split())
+        text = render_template("email/invitation.txt", **context)
+        html = render_template("email/invitation.html", **context)
     # RFC 8058: mail clients offer a one-click unsubscribe that POSTs to the link.
     headers = {
         "List-Unsubscribe": f"<{unsubscribe}>",
@@ -48,11 +52,12 @@ def email_message(config: dict, message: Message):
 
 
 def sms_body(message: Message) -> str:
-    """The survey text: short enough for one GSM-7 segment with its link."""
+    """The survey text: in English, short enough for one GSM-7 segment with its link."""
     url = invitations.survey_url(message.invitation)
-    body = render_template(
-        "sms/invitation.txt", url=url, reminder=message.purpose == "reminder"
-    ).strip()
+    with i18n.respondent_locale(message.invitation):
+        body = render_template(
+            "sms/invitation.txt", url=url, reminder=message.purpose == "reminder"
+        ).strip()
     counted = segments.count(body)
     if counted.encoding != "GSM-7":
         # One character outside GSM-7 more than halves what fits in a segment.

@@ -1,8 +1,8 @@
 """Add send windows, throttling and reminders to surveys; suppressions, inbound texts and send rates
 
-Revision ID: bbbc77830974
-Revises: f09b3c6e58f0
-Create Date: 2026-12-04 07:47:59.193239
+Revision ID: abca6933f45d
+Revises: edccc33e7768
+Create Date: 2026-12-04 08:42:57.234903
 
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'bbbc77830974'
-down_revision = 'f09b3c6e58f0'
+revision = 'abca6933f45d'
+down_revision = 'edccc33e7768'
 branch_labels = None
 depends_on = None
 
