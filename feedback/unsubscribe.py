@@ -6,6 +6,7 @@ from flask import Blueprint
 from flask import render_template
 from flask import request
 
+from feedback import i18n
 from feedback import invitations
 from feedback import reminders
 from feedback import suppressions
@@ -38,7 +39,8 @@ def confirm(token):
     invitation = invitations.find_by_unsubscribe_token(token)
     if invitation is None or not _address(invitation):
         return render_template("survey/unavailable.html"), 404
-    return render_template("unsubscribe/confirm.html", action=request.path)
+    with i18n.respondent_locale(invitation):
+        return render_template("unsubscribe/confirm.html", action=request.path)
 
 
 @bp.post("/u/<token>")
@@ -52,4 +54,5 @@ def unsubscribe(token):
     reminders.cancel_open(invitation, "opted_out", utcnow())
     db.session.commit()
     logger.info("email opt-out recorded invitation=%s", invitation.id)
-    return render_template("unsubscribe/done.html")
+    with i18n.respondent_locale(invitation):
+        return render_template("unsubscribe/done.html")

@@ -176,3 +176,23 @@ def test_an_invitation_older_than_opt_out_links_gets_one_that_works(
     link = str(received["message"]["List-Unsubscribe"]).strip("<>")
     assert app.test_client().post(link.removeprefix(BASE_URL)).status_code == 200
     assert suppression(app, "old@example.org") == ("opted_out", "unsubscribe_link")
+
+
+def test_the_opt_out_speaks_the_contact_language(make_app, smtp_server, survey_data):
+    app, _, _, received = send_one(
+        make_app,
+        smtp_server,
+        survey_data,
+        contact={"email": "jonas@example.de", "locale": "de"},
+    )
+    message = received["message"]
+    assert "Diese E-Mails abbestellen:" in message.get_body(("plain",)).get_content()
+    assert "Diese E-Mails abbestellen</a>" in message.get_body(("html",)).get_content()
+
+    path = str(message["List-Unsubscribe"]).strip("<>").removeprefix(BASE_URL)
+    client = app.test_client()
+    page = client.get(path)
+    assert "<h1>Umfrage-E-Mails abbestellen?</h1>" in page.text
+    assert 'lang="de"' in page.text
+    done = client.post(path)
+    assert "<h1>Sie haben die E-Mails abbestellt</h1>" in done.text
