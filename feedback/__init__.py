@@ -46,6 +46,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from feedback import cli
     from feedback import i18n
     from feedback import survey_page
+    from feedback import unsubscribe
+    from feedback import webhooks
     from feedback.extensions import MIGRATE_OPTIONS
     from feedback.extensions import csrf
     from feedback.extensions import migrate
@@ -58,6 +60,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     assets.init_app(app)
     api.init_app(app, csrf)
     app.register_blueprint(survey_page.bp)
+    # Both are posted to by other parties, who hold no CSRF token or cookie.
+    for blueprint in (unsubscribe.bp, webhooks.bp):
+        csrf.exempt(blueprint)
+        app.register_blueprint(blueprint)
     cli.init_app(app)
     return app
 

@@ -26,11 +26,15 @@ DEFAULTS = {
     "TWILIO_FROM": "",
     "TWILIO_MESSAGING_SERVICE_SID": "",
     "TWILIO_API_URL": "https://api.twilio.com",
+    "TWILIO_TIMEOUT": 15.0,
     "OUTBOX_DIR": "",
     "WORKER_BATCH_SIZE": 20,
     "WORKER_POLL_SECONDS": 2.0,
     "WORKER_LEASE_SECONDS": 120,
     "COMMENT_MAX_LENGTH": 2000,
+    "THROTTLE_DAYS": 30,
+    "SMS_RATE": 1.0,
+    "EMAIL_RATE": 10.0,
     "LOG_LEVEL": "INFO",
 }
 
@@ -43,6 +47,10 @@ TYPED = {
     "WORKER_POLL_SECONDS": float,
     "WORKER_LEASE_SECONDS": int,
     "COMMENT_MAX_LENGTH": int,
+    "TWILIO_TIMEOUT": float,
+    "THROTTLE_DAYS": int,
+    "SMS_RATE": float,
+    "EMAIL_RATE": float,
 }
 
 PREFIX = "FEEDBACK_"
@@ -166,10 +174,14 @@ def _check(settings: dict) -> None:
             f" {settings['TWILIO_API_URL']!r}"
         )
     for key, kind in TYPED.items():
+        if key == "THROTTLE_DAYS":
+            continue
         if kind is not bool and not 0 < settings[key] < math.inf:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
     if settings["SMTP_PORT"] > 65535:
         raise ConfigError(f"{PREFIX}SMTP_PORT must be a port from 1 to 65535")
+    if settings["THROTTLE_DAYS"] < 0:
+        raise ConfigError(f"{PREFIX}THROTTLE_DAYS must be 0 (off) or more days")
 
 
 def _one_of(settings: dict, key: str, choices: tuple) -> None:

@@ -10,7 +10,10 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import suppressions
+from feedback import throttling
 from feedback import tokens
+from feedback.delivery import windows
 from feedback.errors import ApiError
 from feedback.models import Contact
 from feedback.models import Invitation
@@ -37,12 +40,68 @@ def survey_url(invitation: Invitation) -> str:
     return f"{current_app.config['BASE_URL']}/s/{token}"
 
 
+def unsubscribe_url(invitation: Invitation) -> str:
+    """The one-click opt-out link of an invitation's emails.
+
+    Invitations made before opt-out links existed get their lookup hash now, in
+    the caller's transaction, so the link in the email they are about to receive
+    works.
+    """
+    token = tokens.derive(
+        current_app.config["SECRET_KEY"], invitation.token_nonce, "unsubscribe"
+    )
+    if invitation.unsubscribe_hash is None:
+        invitation.unsubscribe_hash = tokens.digest(token)
+    return f"{current_app.config['BASE_URL']}/u/{token}"
+
+
 def find_by_token(token: str) -> Invitation | None:
     if not tokens.looks_like_token(token):
         return None
     return db.session.scalar(
         select(Invitation).where(Invitation.token_hash == tokens.digest(token))
     )
+
+
+def find_by_unsubscribe_token(token: str) -> Invitation | None:
+    if not tokens.looks_like_token(token):
+        return None
+    return db.session.scalar(
+        select(Invitation).where(Invitation.unsubscribe_hash == tokens.digest(token))
+    )
+
+
+def send_zone(invitation: Invitation):
+    """The time zone of the send window: the contact's, else the survey's, else UTC."""
+    return windows.zone_for(invitation.contact.timezone, invitation.survey.timezone)
+
+
+def next_send_time(invitation: Invitation, channel: str, when):
+    """The first moment at or after `when` inside the survey's send window."""
+    survey = invitation.survey
+    return windows.next_opening(
+        when,
+        send_zone(invitation),
+        windows.parse_time(survey.send_window_start),
+        windows.parse_time(survey.send_window_end),
+        channel,
+    )
+
+
+def suppression_reason(invitation: Invitation, address: str, now) -> str | None:
+    """Why this invitation must not be sent now, or None."""
+    reason = suppressions.reason_for(invitation.channel, address)
+    if reason:
+        return reason
+    if throttling.is_throttled(
+        invitation.survey,
+        invitation.contact_id,
+        current_app.config,
+        now,
+        exclude_invitation=invitation.id,
+    ):
+        return "throttled"
+    return None
 
 
 def trigger(data: dict, idempotency_key: str | None, print_: str) -> tuple:
@@ -113,23 +172,33 @@ def _create(data: dict, idempotency_key: str | None, print_: str) -> Invitation:
         send_at=send_at,
         expires_at=send_at + timedelta(days=survey.link_ttl_days),
     )
-    invitation.token_hash = tokens.digest(
-        tokens.derive(current_app.config["SECRET_KEY"], invitation.token_nonce)
+    secret = current_app.config["SECRET_KEY"]
+    invitation.token_hash = tokens.digest(tokens.derive(secret, invitation.token_nonce))
+    invitation.unsubscribe_hash = tokens.digest(
+        tokens.derive(secret, invitation.token_nonce, "unsubscribe")
     )
     db.session.add(invitation)
+    db.session.flush()
 
     address = {"email": contact.email, "sms": contact.phone}.get(invitation.channel)
+    reason = None
+    if invitation.channel != "link":
+        reason = (
+            suppression_reason(invitation, address, now)
+            if address
+            else "no_address_for_channel"
+        )
     if invitation.channel == "link":
         invitation.status = "sent"
-    elif not address:
+    elif reason:
         invitation.status = "suppressed"
-        invitation.suppression_reason = "no_address_for_channel"
+        invitation.suppression_reason = reason
     else:
         message = Message(
             invitation=invitation,
             channel=invitation.channel,
             to_address=address,
-            due_at=send_at,
+            due_at=next_send_time(invitation, invitation.channel, send_at),
         )
         message.move_to("pending", now)
         db.session.add(message)

@@ -1,4 +1,5 @@
-"""Database models: surveys, contacts, invitations, messages, responses, API keys."""
+"""Database models: surveys, contacts, invitations, messages, responses, API keys,
+suppressions, inbound texts and the per-channel send rate."""
 
 from datetime import UTC
 from datetime import datetime
@@ -14,6 +15,7 @@ from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -44,6 +46,8 @@ SUPPRESSION_REASONS = (
     "invalid_address",
     "no_address_for_channel",
 )
+# Why an address is on the suppression list; each stops every send to it.
+SUPPRESSION_KINDS = ("opted_out", "invalid_address")
 # pending: waiting for its time; claimed: a worker holds it; sending: the request
 # to the provider is under way, so a crash now leaves the outcome unknown.
 MESSAGE_STATUSES = (
@@ -143,6 +147,13 @@ class Survey(db.Model):
     # The language of the survey's plain texts; none leaves it to the respondent.
     locale: Mapped[str | None] = mapped_column(String(16))
     link_ttl_days: Mapped[int] = mapped_column(default=14)
+    # Local times "HH:MM" in the contact's zone, else this one, else UTC.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    send_window_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    send_window_end: Mapped[str] = mapped_column(String(5), default="20:00")
+    # None: the global FEEDBACK_THROTTLE_DAYS; 0: no throttling for this survey.
+    throttle_days: Mapped[int | None]
+    reminder_after_hours: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -176,6 +187,7 @@ class Invitation(db.Model):
     # hash is stored, so a copy of the database alone opens no survey.
     token_nonce: Mapped[bytes] = mapped_column(LargeBinary(32))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    unsubscribe_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     send_at: Mapped[datetime]
@@ -265,3 +277,43 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+class Suppression(db.Model):
+    """An address that must not be sent to: opted out, or known not to work.
+
+    Kept apart from contacts, so deleting or changing a contact never lifts it.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    # Emails lowercased, phone numbers in E.164.
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(db.Model):
+    """A text received from a respondent, recorded once per provider id."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)
+    from_address: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryRate(db.Model):
+    """The next free send slot of a channel, shared by every worker."""
+
+    __tablename__ = "delivery_rates"
+
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    next_slot: Mapped[datetime]

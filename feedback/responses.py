@@ -6,6 +6,7 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import reminders
 from feedback.models import Invitation
 from feedback.models import Response
 from feedback.models import db
@@ -50,6 +51,7 @@ def record(invitation: Invitation, score: int, comment: str | None, channel: str
 
     invitation.status = "answered"
     invitation.answered_at = invitation.answered_at or now
+    reminders.cancel_open(invitation, "answered", now, purpose="reminder")
     db.session.commit()
     logger.info(
         "response %s invitation=%s survey=%s channel=%s",

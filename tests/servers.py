@@ -4,6 +4,7 @@ import email
 import email.policy
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -81,12 +82,19 @@ class TwilioHandler(BaseHTTPRequestHandler):
             "authorization": self.headers.get("Authorization"),
             "user_agent": self.headers.get("User-Agent"),
         }
+        request["at"] = time.monotonic()
         with stand_in.lock:
             stand_in.requests.append(request)
             scripted = stand_in.script.pop(0) if stand_in.script else None
         if scripted == "hang":
             time.sleep(stand_in.hang_seconds)
             return
+        if scripted == "drop":
+            # The request arrived; the line goes dead before any answer.
+            self.close_connection = True
+            return
+        if stand_in.delay_seconds:
+            time.sleep(stand_in.delay_seconds)
         if scripted is not None:
             status, body = scripted
             return self._answer(status, body)
@@ -121,6 +129,14 @@ class TwilioHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Leaves out the traceback of a client that hung up, as a killed worker does."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class TwilioStandIn:
     """A local HTTP server in place of api.twilio.com."""
 
@@ -129,12 +145,17 @@ class TwilioStandIn:
         self.sent = []
         self.script = []
         self.hang_seconds = 3
+        self.delay_seconds = 0.0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioHandler)
+        self.server = QuietServer(("127.0.0.1", 0), TwilioHandler)
         self.server.daemon_threads = True
         self.server.stand_in = self
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
 
     def fail_next(self, status: int, code: int, message: str = "error") -> None:
         """Answer the next request with a Twilio error."""

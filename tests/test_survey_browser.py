@@ -4,11 +4,15 @@ import threading
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from feedback import invitations
+from feedback.delivery import worker
 from feedback.models import Invitation
 from feedback.models import Response
+from feedback.models import Suppression
 from feedback.models import db
 from tests.conftest import ApiClient
 from tests.conftest import create_survey
@@ -143,3 +147,37 @@ def test_a_closed_link_shows_the_friendly_page(live, phone):
     heading = phone.get_by_role("heading", name="This survey is not available")
     expect(heading).to_be_visible()
     assert phone.locator("input").count() == 0
+
+
+def test_a_person_unsubscribes_from_emails_in_two_steps(live, phone):
+    create_survey(live.api)
+    created = live.api.post(
+        "/api/v1/invitations",
+        json={
+            "survey": "post-stay-nps",
+            "channel": "email",
+            "contact": {"email": "zoe@example.org"},
+        },
+    )
+    assert created.status_code == 201
+    with live.app_context():
+        assert worker.run_once() == 1
+        link = invitations.unsubscribe_url(
+            db.session.get(Invitation, created.json["id"])
+        )
+
+    def listed():
+        with live.app_context():
+            return db.session.scalar(select(func.count(Suppression.id)))
+
+    phone.goto(link)
+    expect(phone.get_by_role("heading", level=1)).to_have_text(
+        "Unsubscribe from survey emails?"
+    )
+    assert listed() == 0
+
+    phone.get_by_role("button", name="Unsubscribe").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+    assert listed() == 1
+    assert phone.context.cookies() == []
+    assert phone.problems == []

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: surveys, invitations, scores and responses."""
+"""The JSON API under /api/v1: surveys, invitations, scores, responses, suppressions."""
 
 import flask_smorest
 
@@ -23,11 +23,19 @@ def init_app(app, csrf) -> Api:
     from feedback.api import invitations
     from feedback.api import responses
     from feedback.api import scores
+    from feedback.api import suppressions
     from feedback.api import surveys
 
     api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", BEARER)
-    for blueprint in (surveys.blp, invitations.blp, scores.blp, responses.blp):
+    blueprints = (
+        surveys.blp,
+        invitations.blp,
+        scores.blp,
+        responses.blp,
+        suppressions.blp,
+    )
+    for blueprint in blueprints:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     return api

@@ -22,13 +22,37 @@ from marshmallow import validate
 from marshmallow import validates
 from marshmallow import validates_schema
 
+from feedback.delivery import windows
 from feedback.models import CHANNELS
+from feedback.models import INVITATION_STATUSES
 from feedback.models import KINDS
+from feedback.models import MAX_ID
 from feedback.models import STAGES
+from feedback.models import SUPPRESSION_KINDS
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 MAX_DELAY_MINUTES = 60 * 24 * 365
+CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def validate_timezone(value: str | None) -> None:
+    if value is not None:
+        from zoneinfo import available_timezones
+
+        if value not in available_timezones():
+            raise ValidationError(
+                f"{value!r} is not an IANA time zone such as Europe/Berlin."
+            )
+
+
+def check_window(start: str | None, end: str | None) -> None:
+    """Raise a ValidationError unless the window opens before it closes."""
+    if start and end and windows.parse_time(start) >= windows.parse_time(end):
+        raise ValidationError(
+            f"The send window must open before it closes: {start} is not before {end}.",
+            "send_window_end",
+        )
 
 
 def text_problem(value) -> str | None:
@@ -237,8 +261,34 @@ class SurveySchema(StrictSchema):
     link_ttl_days = fields.Integer(
         load_default=14, strict=True, validate=validate.Range(1, 365)
     )
+    timezone = fields.String(
+        allow_none=True,
+        validate=validate_timezone,
+        metadata={"description": "Zone of the send window when a contact has none."},
+    )
+    send_window_start = fields.String(
+        load_default="09:00",
+        validate=validate.Regexp(CLOCK, error="Use a local time such as 09:00."),
+    )
+    send_window_end = fields.String(
+        load_default="20:00",
+        validate=validate.Regexp(CLOCK, error="Use a local time such as 20:00."),
+    )
+    throttle_days = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(0, 3650),
+        metadata={"description": "Days between two surveys; null: the global value."},
+    )
+    reminder_after_hours = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(1, 24 * 90)
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _window(self, data, **_):
+        check_window(data.get("send_window_start"), data.get("send_window_end"))
 
 
 class SurveyPatchSchema(SurveySchema):
@@ -283,11 +333,7 @@ class ContactSchema(StrictSchema):
 
     @validates("timezone")
     def _timezone(self, value, **_):
-        if value is not None:
-            from zoneinfo import available_timezones
-
-            if value not in available_timezones():
-                raise ValidationError(f"{value!r} is not an IANA time zone.")
+        validate_timezone(value)
 
     @post_load
     def normalise(self, data, **_):
@@ -384,6 +430,71 @@ class InvitationOutSchema(Schema):
     properties = fields.Dict()
     contact = fields.Nested(ContactOutSchema)
     messages = fields.List(fields.Nested(MessageOutSchema))
+
+
+class InvitationQuerySchema(QuerySchema):
+    status = fields.String(validate=validate.OneOf(INVITATION_STATUSES))
+    survey = fields.String(metadata={"description": "A survey key."})
+    contact = fields.String(
+        metadata={"description": "The contact's external_id, email or phone (E.164)."}
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    cursor = fields.Integer(
+        validate=validate.Range(1, MAX_ID),
+        metadata={"description": "next_cursor of the page before."},
+    )
+
+
+class InvitationPageSchema(Schema):
+    items = fields.List(fields.Nested(InvitationOutSchema))
+    next_cursor = fields.Integer(allow_none=True)
+
+
+class SuppressionSchema(StrictSchema):
+    channel = fields.String(required=True, validate=validate.OneOf(("email", "sms")))
+    address = fields.String(
+        required=True,
+        validate=validate.Length(1, 320),
+        metadata={"description": "An email address, or a phone number in E.164."},
+    )
+    reason = fields.String(
+        load_default="opted_out", validate=validate.OneOf(SUPPRESSION_KINDS)
+    )
+    source = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _address(self, data, **_):
+        if data.get("channel") == "email":
+            try:
+                validate_email(data.get("address", ""), check_deliverability=False)
+            except EmailNotValidError as error:
+                raise ValidationError(str(error), "address") from None
+        elif data.get("channel") == "sms":
+            try:
+                normalise_phone(data.get("address", ""), None)
+            except ValidationError as error:
+                problems = error.messages
+                if isinstance(problems, dict):
+                    problems = next(iter(problems.values()))
+                raise ValidationError(problems, "address") from None
+
+
+class SuppressionQuerySchema(QuerySchema):
+    channel = fields.String(validate=validate.OneOf(("email", "sms")))
+    address = fields.String()
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    cursor = fields.Integer(validate=validate.Range(1, MAX_ID))
+
+
+class SuppressionKeySchema(QuerySchema):
+    channel = fields.String(required=True, validate=validate.OneOf(("email", "sms")))
+    address = fields.String(required=True, validate=validate.Length(1, 320))
+
+
+class SuppressionPageSchema(Schema):
+    items = fields.List(fields.Nested(SuppressionSchema))
+    next_cursor = fields.Integer(allow_none=True)
 
 
 class ScoreQuerySchema(QuerySchema):

@@ -1,6 +1,7 @@
 """Surveys: what is asked, of which kind, at which touchpoint."""
 
 from flask.views import MethodView
+from marshmallow import ValidationError
 from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
+from feedback.api.schemas import check_window
 from feedback.errors import ApiError
 from feedback.models import Response
 from feedback.models import Survey
@@ -90,6 +92,14 @@ class SurveyItem(MethodView):
                     " would mean something else. Create a new survey instead.",
                     {"kind": ["Survey has responses."]},
                 )
+        start = data.get("send_window_start", survey.send_window_start)
+        end = data.get("send_window_end", survey.send_window_end)
+        try:
+            check_window(start, end)
+        except ValidationError as error:
+            raise ApiError(
+                422, error.messages[0], {error.field_name: error.messages}
+            ) from None
         apply(survey, data)
         db.session.commit()
         return survey

@@ -26,7 +26,7 @@ OPTED_OUT_CODE = 21610
 
 def client(config: dict) -> Client:
     """A twilio client aimed at TWILIO_API_URL, where a compatible API may stand."""
-    http_client = TwilioHttpClient(timeout=config.get("TWILIO_TIMEOUT", 15))
+    http_client = TwilioHttpClient(timeout=config["TWILIO_TIMEOUT"])
     twilio = Client(
         config["TWILIO_ACCOUNT_SID"],
         config["TWILIO_AUTH_TOKEN"],

@@ -13,10 +13,17 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
+from feedback import invitations
+from feedback import reminders
+from feedback import suppressions
+from feedback import throttling
 from feedback.delivery import DeliveryError
 from feedback.delivery import compose
 from feedback.delivery import email
+from feedback.delivery import rate
 from feedback.delivery import sms
+from feedback.models import SUPPRESSION_REASONS
+from feedback.models import Contact
 from feedback.models import Message
 from feedback.models import db
 from feedback.models import utcnow
@@ -33,9 +40,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(worker: str, batch_size: int, lease_seconds: int) -> list[int]:
+def claim(worker: str, batch_size: int, lease_seconds: int, now=None) -> list[int]:
     """Take up to batch_size due messages for this worker, and commit the claim."""
-    now = utcnow()
+    now = now or utcnow()
     _give_up_on_lost_sends(now)
     due = (
         select(Message.id)
@@ -82,21 +89,25 @@ def _give_up_on_lost_sends(now) -> None:
         )
 
 
-def deliver(message_id: int, worker: str) -> str:
-    """Send one claimed message; return the status it ends in."""
+def deliver(message_id: int, worker: str, now=None) -> str:
+    """Send one claimed message; return the status it ends in.
+
+    `now` stands in for the clock of the send rules, so they can be checked at any
+    moment; the rate and the recorded times follow the real clock.
+    """
     config = current_app.config
-    message = db.session.get(Message, message_id, with_for_update=True)
-    if message is None or message.status != "claimed" or message.claimed_by != worker:
-        db.session.rollback()
+    message = _locked_claim(message_id, worker)
+    if message is None:
         return "skipped"
     invitation = message.invitation
-    now = utcnow()
-    if invitation.current_status(now) in STOPPED_INVITATIONS or (
-        message.purpose == "reminder" and invitation.status == "answered"
-    ):
-        message.move_to("cancelled", now, reason=invitation.current_status(now))
-        db.session.commit()
-        return "cancelled"
+    now = now or utcnow()
+
+    stopped = _why_not_send(message, now)
+    if stopped:
+        return _stop(message, stopped, now)
+    opening = invitations.next_send_time(invitation, message.channel, now)
+    if opening > now:
+        return _defer(message, opening, now)
 
     try:
         if message.channel == "email":
@@ -108,28 +119,55 @@ def deliver(message_id: int, worker: str) -> str:
         logger.exception("message could not be composed message=%s", message.id)
         message.attempts += 1
         return _failed(message, DeliveryError("permanent", f"cannot compose: {error}"))
+    # The rate runs on the real clock, whatever `now` says.
+    slot = rate.reserve(config, message.channel, utcnow())
+    message.lease_until = slot + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
+    db.session.commit()
+    _wait_until(slot)
+
+    # Checked again after the wait. Two workers may hold two invitations for one
+    # contact: the contact's row lock puts their throttle checks in turn, and the
+    # one that goes second sees the first one's send under way.
+    message = _locked_claim(message_id, worker)
+    if message is None:
+        return "skipped"
+    if message.purpose == "invitation":
+        _lock_contact(message.invitation.contact_id)
+    stopped = _why_not_send(message, now)
+    if stopped:
+        return _stop(message, stopped, now)
+
     # Committed before the request goes out: if this process dies now, nobody
     # sends the message again on a guess.
+    started = utcnow()
     message.attempts += 1
-    message.lease_until = now + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
-    message.move_to("sending", now, attempt=message.attempts)
+    message.lease_until = started + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
+    message.move_to("sending", started, attempt=message.attempts)
     db.session.commit()
 
     try:
         if message.channel == "email":
             sent = email.send(config, message.id, payload)
         else:
-            sent = sms.send(config, message.id, message.to_address, payload)
+            sent = sms.send(
+                config,
+                message.id,
+                message.to_address,
+                payload,
+                status_callback=_status_callback(config),
+            )
     except DeliveryError as error:
         return _failed(message, error)
 
-    now = utcnow()
+    finished = utcnow()
     message.provider_id = sent.provider_id
-    message.sent_at = now
+    message.sent_at = finished
     message.last_error = None
-    message.move_to(sent.status, now, provider_id=sent.provider_id)
+    message.move_to(sent.status, finished, provider_id=sent.provider_id)
     if invitation.status == "scheduled":
         invitation.status = "sent"
+    if message.purpose == "invitation":
+        reminders.schedule(invitation, message, finished)
     db.session.commit()
     logger.info(
         "message sent message=%s channel=%s purpose=%s",
@@ -140,13 +178,104 @@ def deliver(message_id: int, worker: str) -> str:
     return message.status
 
 
+def _locked_claim(message_id: int, worker: str) -> Message | None:
+    """The message, locked, if this worker still holds its claim."""
+    message = db.session.get(
+        Message, message_id, with_for_update=True, populate_existing=True
+    )
+    if message is None or message.status != "claimed" or message.claimed_by != worker:
+        db.session.rollback()
+        return None
+    return message
+
+
+def _lock_contact(contact_id: int) -> None:
+    db.session.execute(
+        select(Contact.id).where(Contact.id == contact_id).with_for_update()
+    )
+
+
+def _why_not_send(message: Message, now) -> str | None:
+    """The reason this message must not go out at all, or None."""
+    invitation = message.invitation
+    status = invitation.current_status(now)
+    if status in STOPPED_INVITATIONS:
+        return status
+    if message.purpose == "reminder" and status == "answered":
+        return "answered"
+    reason = suppressions.reason_for(message.channel, message.to_address)
+    if reason:
+        return reason
+    if message.purpose == "invitation" and throttling.is_throttled(
+        invitation.survey,
+        invitation.contact_id,
+        current_app.config,
+        now,
+        exclude_invitation=invitation.id,
+    ):
+        return "throttled"
+    return None
+
+
+def _stop(message: Message, reason: str, now) -> str:
+    invitation = message.invitation
+    message.move_to("cancelled", now, reason=reason)
+    if message.purpose == "invitation" and reason in SUPPRESSION_REASONS:
+        invitation.status = "suppressed"
+        invitation.suppression_reason = reason
+    db.session.commit()
+    logger.info(
+        "message not sent message=%s purpose=%s reason=%s",
+        message.id,
+        message.purpose,
+        reason,
+    )
+    return "cancelled"
+
+
+def _defer(message: Message, opening, now) -> str:
+    """Outside the send window: give the message back, due when the window opens."""
+    message.status = "pending"
+    message.claimed_by = None
+    message.lease_until = None
+    message.due_at = opening
+    message.move_to("pending", now, waiting_until=opening.isoformat())
+    db.session.commit()
+    logger.info(
+        "message waits for its send window message=%s until=%s",
+        message.id,
+        opening.isoformat(),
+    )
+    return "pending"
+
+
+def _wait_until(slot) -> None:
+    seconds = (slot - utcnow()).total_seconds()
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def _status_callback(config: dict) -> str | None:
+    if config["SMS_BACKEND"] != "twilio":
+        return None
+    return config["BASE_URL"] + "/webhooks/twilio/status"
+
+
 def _failed(message: Message, error: DeliveryError) -> str:
     now = utcnow()
     message.last_error = str(error)
     message.error_code = error.code
+    if error.opted_out or error.invalid_address:
+        reason = "opted_out" if error.opted_out else "invalid_address"
+        suppressions.add(message.channel, message.to_address, reason, "provider")
+        if message.invitation.status == "scheduled":
+            message.invitation.status = "suppressed"
+            message.invitation.suppression_reason = reason
     if error.outcome == "transient" and message.attempts < MAX_ATTEMPTS:
         delay = backoff(message.attempts)
         message.due_at = now + timedelta(seconds=delay)
+        message.claimed_by = None
+        message.lease_until = None
         message.move_to(
             "pending", now, error=error.code or "transient", retry_in=round(delay)
         )
@@ -178,23 +307,43 @@ def backoff(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def run_once(worker: str | None = None) -> int:
+def run_once(worker: str | None = None, now=None, stop=lambda: False) -> int:
     """Send everything that is due now; return how many messages were handled."""
     worker = worker or worker_id()
     config = current_app.config
     handled = 0
-    while True:
-        ids = claim(worker, config["WORKER_BATCH_SIZE"], config["WORKER_LEASE_SECONDS"])
+    while not stop():
+        ids = claim(
+            worker, config["WORKER_BATCH_SIZE"], config["WORKER_LEASE_SECONDS"], now
+        )
         if not ids:
-            return handled
-        for message_id in ids:
+            break
+        for position, message_id in enumerate(ids):
+            if stop():
+                release(ids[position:], worker)
+                return handled
             try:
-                deliver(message_id, worker)
+                deliver(message_id, worker, now)
             except Exception:
                 # The claim lapses and another pass decides; the rest still go out.
                 db.session.rollback()
                 logger.exception("message delivery failed message=%s", message_id)
             handled += 1
+    return handled
+
+
+def release(ids: list[int], worker: str) -> None:
+    """Hand back claims this worker will not get to, so others need not wait."""
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.status == "claimed",
+            Message.claimed_by == worker,
+        )
+        .values(status="pending", claimed_by=None, lease_until=None)
+    )
+    db.session.commit()
 
 
 def run_forever(stop=lambda: False) -> None:
@@ -203,7 +352,7 @@ def run_forever(stop=lambda: False) -> None:
     logger.info("worker started worker=%s", worker)
     while not stop():
         try:
-            handled = run_once(worker)
+            handled = run_once(worker, stop=stop)
         except Exception:
             db.session.rollback()
             logger.exception("worker pass failed; trying again")
