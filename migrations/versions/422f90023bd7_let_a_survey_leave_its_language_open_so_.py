@@ -1,7 +1,7 @@
 """Let a survey leave its language open, so the respondent's browser decides
 
 Revision ID: 422f90023bd7
-Revises: edccc33e7768
+Revises: abca6933f45d
 Create Date: 2026-12-04 08:52:50.433130
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '422f90023bd7'
-down_revision = 'edccc33e7768'
+down_revision = 'abca6933f45d'
 branch_labels = None
 depends_on = None
 
