@@ -26,6 +26,7 @@ DEFAULTS = {
     "WORKER_POLL_SECONDS": 2.0,
     "WORKER_LEASE_SECONDS": 120,
     "COMMENT_MAX_LENGTH": 2000,
+    "LOW_SAMPLE": 30,
 }
 
 # Settings whose values are parsed as JSON (numbers, true/false); the rest stay text.
@@ -37,6 +38,7 @@ TYPED = {
     "WORKER_POLL_SECONDS": float,
     "WORKER_LEASE_SECONDS": int,
     "COMMENT_MAX_LENGTH": int,
+    "LOW_SAMPLE": int,
 }
 
 PREFIX = "FEEDBACK_"
@@ -140,7 +142,7 @@ def _check(settings: dict) -> None:
             "FEEDBACK_TWILIO_API_URL must be an http(s) URL, not"
             f" {settings['TWILIO_API_URL']!r}"
         )
-    for key in ("SMTP_PORT", "WORKER_BATCH_SIZE", "COMMENT_MAX_LENGTH"):
+    for key in ("SMTP_PORT", "WORKER_BATCH_SIZE", "COMMENT_MAX_LENGTH", "LOW_SAMPLE"):
         if settings[key] <= 0:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
 

@@ -136,6 +136,8 @@ class Survey(db.Model):
     stage: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(16), default="en")
     link_ttl_days: Mapped[int] = mapped_column(default=14)
+    # Property names (such as hotel) whose hourly counts are kept for grouping.
+    segments: Mapped[list] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -248,6 +250,38 @@ class Response(db.Model):
 
     survey: Mapped[Survey] = relationship(lazy="joined")
     contact: Mapped[Contact] = relationship(lazy="joined")
+
+
+SCORE_COLUMNS = tuple(f"s{value}" for value in range(11))
+
+
+class ScoreCount(db.Model):
+    """Answers per survey, UTC hour, channel and score, whole and per segment.
+
+    The rows with segment "" count every answer once. For each property a survey
+    declares as a segment there is a second set of rows, where value is "" for an
+    answer without that property and "=" followed by its text otherwise.
+    """
+
+    __tablename__ = "score_counts"
+
+    # The key's order serves the queries: one survey, one segment, a range of hours.
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour_start: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(String(501), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    s0: Mapped[int] = mapped_column(default=0, server_default="0")
+    s1: Mapped[int] = mapped_column(default=0, server_default="0")
+    s2: Mapped[int] = mapped_column(default=0, server_default="0")
+    s3: Mapped[int] = mapped_column(default=0, server_default="0")
+    s4: Mapped[int] = mapped_column(default=0, server_default="0")
+    s5: Mapped[int] = mapped_column(default=0, server_default="0")
+    s6: Mapped[int] = mapped_column(default=0, server_default="0")
+    s7: Mapped[int] = mapped_column(default=0, server_default="0")
+    s8: Mapped[int] = mapped_column(default=0, server_default="0")
+    s9: Mapped[int] = mapped_column(default=0, server_default="0")
+    s10: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(db.Model):

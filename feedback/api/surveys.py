@@ -6,6 +6,7 @@ from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import score_counts
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
@@ -63,6 +64,14 @@ class SurveyItem(MethodView):
     def patch(self, data, key):
         """Change a survey; its kind only while it has no responses."""
         survey = get_survey(key)
+        if "segments" in data and data["segments"] != survey.segments:
+            # Answers being stored wait for this lock, so the recount misses none.
+            survey = db.session.scalar(
+                select(Survey)
+                .where(Survey.id == survey.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
         if "kind" in data and data["kind"] != survey.kind:
             answered = db.session.scalar(
                 select(exists().where(Response.survey_id == survey.id))
@@ -74,7 +83,11 @@ class SurveyItem(MethodView):
                     " would mean something else. Create a new survey instead.",
                     {"kind": ["Survey has responses."]},
                 )
+        recount = "segments" in data and data["segments"] != survey.segments
         for name, value in data.items():
             setattr(survey, name, value)
+        if recount:
+            db.session.flush()
+            score_counts.rebuild(survey)
         db.session.commit()
         return survey
