@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         WTF_CSRF_TIME_LIMIT=None,
+        # The page sends Referrer-Policy: no-referrer, so browsers send no Referer
+        # to check over HTTPS; the token and the SameSite cookie do the work.
+        WTF_CSRF_SSL_STRICT=False,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
@@ -36,9 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.json.sort_keys = False
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(app.config["LOG_LEVEL"])
 
     from feedback import api
     from feedback import cli
@@ -55,6 +56,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(survey_page.bp)
     cli.init_app(app)
     return app
+
+
+def _configure_logging(level: str) -> None:
+    """Log our own events at the chosen level; other libraries only their warnings."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("feedback").setLevel(level.upper())
 
 
 def _engine_options(url: str) -> dict:

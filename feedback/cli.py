@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 from feedback import auth
 from feedback.delivery import worker as delivery_worker
@@ -58,8 +59,9 @@ def local_api_key():
   API key (kept in {path}):
     {key}
 
-  Try it:
-    curl -s {base}/api/v1/surveys -H 'Authorization: Bearer {key}'
+  Try it (the README's examples use $KEY):
+    export KEY={key}
+    curl -s {base}/api/v1/surveys -H "Authorization: Bearer $KEY"
   Messages go to {current_app.config["OUTBOX_DIR"]} unless SMTP or Twilio is set.
 """)
 
@@ -73,7 +75,7 @@ def serve(host, port):
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
     try:
-        current_app.run(host=host, port=port, use_reloader=False)
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
         worker.terminate()
         try:

@@ -27,6 +27,7 @@ DEFAULTS = {
     "WORKER_LEASE_SECONDS": 120,
     "COMMENT_MAX_LENGTH": 2000,
     "LOW_SAMPLE": 30,
+    "LOG_LEVEL": "INFO",
 }
 
 # Settings whose values are parsed as JSON (numbers, true/false); the rest stay text.
@@ -122,6 +123,8 @@ def _check(settings: dict) -> None:
         )
     settings["BASE_URL"] = settings["BASE_URL"].rstrip("/")
 
+    settings["LOG_LEVEL"] = str(settings["LOG_LEVEL"]).upper()
+    _one_of(settings, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"))
     _one_of(settings, "EMAIL_BACKEND", ("smtp", "outbox"))
     _one_of(settings, "SMS_BACKEND", ("twilio", "outbox"))
     if settings["EMAIL_BACKEND"] == "smtp":

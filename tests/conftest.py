@@ -11,6 +11,8 @@ from feedback import auth
 from feedback import create_app
 from feedback.models import db
 
+pytest_plugins = ["tests.servers"]
+
 POSTGRES_URL = os.environ.get(
     "FEEDBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -74,6 +76,9 @@ def make_app(database_url, tmp_path):
         }
         config.update(settings)
         app = create_app(config)
+        if not apps:
+            with app.app_context():
+                _empty_tables()
         apps.append(app)
         return app
 
@@ -86,10 +91,7 @@ def make_app(database_url, tmp_path):
 
 @pytest.fixture
 def app(make_app):
-    app = make_app()
-    with app.app_context():
-        _empty_tables()
-    return app
+    return make_app()
 
 
 def _empty_tables() -> None:
@@ -122,9 +124,17 @@ def api(client, api_key):
 
 
 class ApiClient:
+    """A test client that sends an API key with every request."""
+
     def __init__(self, client, key):
         self.client = client
         self.headers = {"Authorization": f"Bearer {key}"}
+
+    @classmethod
+    def for_app(cls, app):
+        with app.app_context():
+            key = auth.create_key("tests")
+        return cls(app.test_client(), key)
 
     def __getattr__(self, method):
         def call(path, headers=None, **kwargs):
