@@ -57,25 +57,35 @@ def estimate(kind: str, counts: dict[int, int]) -> tuple[Fraction | None, float 
     if n == 0:
         return None, None
     if kind == "nps":
-        p = Fraction(sum(counts[v] for v in range(PROMOTER_MIN, 11)), n)
-        d = Fraction(sum(counts[v] for v in range(0, PASSIVE_MIN)), n)
-        value = 100 * (p - d)
+        promoters = sum(counts[v] for v in range(PROMOTER_MIN, 11))
+        detractors = sum(counts[v] for v in range(0, PASSIVE_MIN))
+        value = Fraction(100 * (promoters - detractors), n)
+        if n < 2:
+            return value, None
         # Each answer coded +1, 0 or -1: the score is their mean, times 100.
+        p, d = promoters / n, detractors / n
         variance = (p + d - (p - d) ** 2) / n
-        return value, (100 * math.sqrt(variance) if n >= 2 else None)
+        return value, 100 * math.sqrt(max(variance, 0.0))
     if kind == "csat":
-        p = Fraction(sum(counts[v] for v in range(SATISFIED_MIN, 6)), n)
-        return 100 * p, (100 * math.sqrt(p * (1 - p) / n) if n >= 2 else None)
+        satisfied = sum(counts[v] for v in range(SATISFIED_MIN, 6))
+        value = Fraction(100 * satisfied, n)
+        if n < 2:
+            return value, None
+        p = satisfied / n
+        return value, 100 * math.sqrt(p * (1 - p) / n)
     total = sum(value * count for value, count in counts.items())
     mean = Fraction(total, n)
     if n < 2:
         return mean, None
     squares = sum(value * value * count for value, count in counts.items())
-    sample_variance = (squares - n * mean * mean) / (n - 1)
-    return mean, math.sqrt(sample_variance / n)
+    # Sum of squared deviations, exact in integers: squares - total^2 / n.
+    sample_variance = (squares * n - total * total) / (n * (n - 1))
+    return mean, math.sqrt(max(sample_variance, 0.0) / n)
 
 
-def interval(kind: str, counts: dict[int, int]) -> tuple[float, float, float] | None:
+def interval(
+    kind: str, counts: dict[int, int], known: tuple | None = None
+) -> tuple[float, float, float] | None:
     """The 95% (margin of error, low, high), unrounded; None below two answers."""
     counts = counts_of(kind, counts)
     n = sum(counts.values())
@@ -88,7 +98,7 @@ def interval(kind: str, counts: dict[int, int]) -> tuple[float, float, float] | 
         centre = (p + z2 / (2 * n)) / (1 + z2 / n)
         half = Z95 / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
         return 100 * half, 100 * (centre - half), 100 * (centre + half)
-    value, error = estimate(kind, counts)
+    value, error = known or estimate(kind, counts)
     margin = Z95 * error
     scale = SCALES[kind]
     low, high = (-100, 100) if kind == "nps" else (scale.low, scale.high)
@@ -96,15 +106,19 @@ def interval(kind: str, counts: dict[int, int]) -> tuple[float, float, float] | 
 
 
 def _round_float(value: float) -> float:
-    return round_half_away(Fraction(value))
+    exact = Decimal(value)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def summarise(kind: str, counts: dict[int, int], low_sample: int = LOW_SAMPLE) -> dict:
     """Return the metric for a kind from its count per score value."""
     scale = SCALES[kind]
     counts = counts_of(kind, counts)
-    distribution = {str(value): counts[value] for value in scale.values}
     n = sum(counts.values())
+    if n == 0:
+        # Series are mostly empty buckets; they all look alike.
+        return _empty(kind, low_sample)
+    distribution = {str(value): counts[value] for value in scale.values}
     result = {"metric": kind, "n": n, "score": None}
 
     def share(low: int, high: int) -> int:
@@ -124,10 +138,9 @@ def summarise(kind: str, counts: dict[int, int], low_sample: int = LOW_SAMPLE) -
         else:
             result["easy"] = share(EASY_MIN, scale.high)
 
-    value, _ = estimate(kind, counts)
-    if value is not None:
-        result["score"] = round_half_away(value)
-    bounds = interval(kind, counts)
+    known = estimate(kind, counts)
+    result["score"] = round_half_away(known[0])
+    bounds = interval(kind, counts, known)
     margin, low, high = (None, None, None) if bounds is None else bounds
     result.update(
         distribution=distribution,
@@ -135,6 +148,23 @@ def summarise(kind: str, counts: dict[int, int], low_sample: int = LOW_SAMPLE) -
         ci_low=None if low is None else _round_float(low),
         ci_high=None if high is None else _round_float(high),
         low_sample=n < low_sample,
+    )
+    return result
+
+
+def _empty(kind: str, low_sample: int) -> dict:
+    result = {"metric": kind, "n": 0, "score": None}
+    if kind == "nps":
+        result.update(promoters=0, passives=0, detractors=0)
+    else:
+        result["mean"] = None
+        result["satisfied" if kind == "csat" else "easy"] = 0
+    result.update(
+        distribution={str(value): 0 for value in SCALES[kind].values},
+        margin_of_error=None,
+        ci_low=None,
+        ci_high=None,
+        low_sample=low_sample > 0,
     )
     return result
 

@@ -256,19 +256,21 @@ SCORE_COLUMNS = tuple(f"s{value}" for value in range(11))
 
 
 class ScoreCount(db.Model):
-    """Answers per survey, UTC hour, channel and score, whole and per segment.
+    """Answers per survey, UTC hour or day, channel and score, whole and by segment.
 
-    The rows with segment "" count every answer once. For each property a survey
-    declares as a segment there is a second set of rows, where value is "" for an
-    answer without that property and "=" followed by its text otherwise.
+    Each answer counts in an hour row (hours 1) and a UTC day row (hours 24). The
+    rows with segment "" count every answer once; for each property a survey
+    declares as a segment there are more rows, where value is "" for an answer
+    without that property and "=" followed by its text otherwise.
     """
 
     __tablename__ = "score_counts"
 
-    # The key's order serves the queries: one survey, one segment, a range of hours.
+    # The key's order serves the queries: a survey, a segment, a span, its starts.
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), primary_key=True)
     segment: Mapped[str] = mapped_column(String(64), primary_key=True)
-    hour_start: Mapped[datetime] = mapped_column(primary_key=True)
+    hours: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    starts_at: Mapped[datetime] = mapped_column(primary_key=True)
     value: Mapped[str] = mapped_column(String(501), primary_key=True)
     channel: Mapped[str] = mapped_column(String(8), primary_key=True)
     s0: Mapped[int] = mapped_column(default=0, server_default="0")

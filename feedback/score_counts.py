@@ -1,6 +1,7 @@
 """Hourly answer counts, kept in the transaction of every stored or changed answer."""
 
 import logging
+from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import Integer
@@ -25,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 WHOLE = ""
 ABSENT = ""
-KEY_COLUMNS = ("survey_id", "segment", "hour_start", "value", "channel")
+KEY_COLUMNS = ("survey_id", "segment", "hours", "starts_at", "value", "channel")
+HOUR = 1
+DAY = 24
+SPANS = (HOUR, DAY)
 
 
 def encode_value(value) -> str:
@@ -38,8 +42,10 @@ def decode_value(stored: str) -> str | None:
     return None if stored == ABSENT else stored[1:]
 
 
-def hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+def start_of(moment: datetime, hours: int) -> datetime:
+    """The UTC hour or UTC day an instant falls in."""
+    start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return start.replace(hour=0) if hours == DAY else start
 
 
 def segment_keys(segments: list, answer_properties: dict) -> list[tuple[str, str]]:
@@ -54,33 +60,34 @@ def record_change(
     response: Response, segments: list, before: tuple | None, after: tuple
 ) -> None:
     """Move one answer from its old (score, channel) to its new one, in SQL."""
-    hour = hour_of(response.answered_at)
     deltas: dict[tuple, dict[str, int]] = {}
     changes = [(after, 1)] if before is None else [(before, -1), (after, 1)]
     for (score, channel), step in changes:
         for segment, value in segment_keys(segments, response.properties):
-            column = f"s{score}"
-            row = deltas.setdefault((segment, value, channel), {})
-            row[column] = row.get(column, 0) + step
+            for hours in SPANS:
+                column = f"s{score}"
+                row = deltas.setdefault((segment, hours, value, channel), {})
+                row[column] = row.get(column, 0) + step
 
     # A fixed order, so two answers changing the same rows never deadlock.
-    for (segment, value, channel), columns in sorted(deltas.items()):
+    for (segment, hours, value, channel), columns in sorted(deltas.items()):
         columns = {name: step for name, step in columns.items() if step}
         if columns:
-            _add(response.survey_id, segment, hour, value, channel, columns)
+            key = {
+                "survey_id": response.survey_id,
+                "segment": segment,
+                "hours": hours,
+                "starts_at": start_of(response.answered_at, hours),
+                "value": value,
+                "channel": channel,
+            }
+            _add(key, columns)
 
 
-def _add(survey_id, segment, hour, value, channel, columns: dict[str, int]) -> None:
+def _add(key: dict, columns: dict[str, int]) -> None:
     dialect = db.session.get_bind().dialect.name
     make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make_insert(ScoreCount).values(
-        survey_id=survey_id,
-        segment=segment,
-        hour_start=hour,
-        value=value,
-        channel=channel,
-        **columns,
-    )
+    statement = make_insert(ScoreCount).values(**key, **columns)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={
@@ -91,13 +98,15 @@ def _add(survey_id, segment, hour, value, channel, columns: dict[str, int]) -> N
     db.session.execute(statement)
 
 
-def hour_sql(column, dialect: str):
-    """SQL for the UTC hour an instant falls in, stored like any other timestamp."""
+def start_sql(column, hours: int, dialect: str):
+    """SQL for the UTC hour or day an instant falls in, stored like any timestamp."""
     if dialect == "postgresql":
-        return func.timezone(
-            "UTC", func.date_trunc("hour", func.timezone("UTC", column))
-        )
+        unit = "day" if hours == DAY else "hour"
+        utc = func.timezone("UTC", column)
+        return func.timezone("UTC", func.date_trunc(unit, utc))
     # SQLAlchemy keeps SQLite timestamps as text in exactly this form.
+    if hours == DAY:
+        return func.strftime("%Y-%m-%d 00:00:00.000000", column)
     return func.strftime("%Y-%m-%d %H:00:00.000000", column)
 
 
@@ -106,42 +115,48 @@ def rebuild(survey: Survey) -> None:
     dialect = db.session.get_bind().dialect.name
     db.session.execute(delete(ScoreCount).where(ScoreCount.survey_id == survey.id))
     for segment in [WHOLE, *survey.segments]:
-        if segment == WHOLE:
-            value = literal(ABSENT, String)
-        else:
-            text = properties.sql_text(Response.properties, segment, dialect)
-            value = func.coalesce(
-                literal("=", String).concat(text), literal(ABSENT, String)
-            )
-        answers = (
-            select(
-                Response.survey_id.label("survey_id"),
-                value.label("value"),
-                hour_sql(Response.answered_at, dialect).label("hour_start"),
-                Response.channel.label("channel"),
-                Response.score.label("score"),
-            )
-            .where(Response.survey_id == survey.id)
-            .subquery()
-        )
-        sums = [
-            func.sum(case((answers.c.score == score, 1), else_=0)).cast(Integer)
-            for score in range(len(SCORE_COLUMNS))
-        ]
-        grouped = select(
-            answers.c.survey_id,
-            literal(segment, String),
-            answers.c.hour_start,
-            answers.c.value,
-            answers.c.channel,
-            *sums,
-        ).group_by(
-            answers.c.survey_id,
-            answers.c.hour_start,
-            answers.c.value,
-            answers.c.channel,
-        )
-        db.session.execute(
-            insert(ScoreCount).from_select([*KEY_COLUMNS, *SCORE_COLUMNS], grouped)
-        )
+        for hours in SPANS:
+            _recount(survey, segment, hours, dialect)
     logger.info("score counts rebuilt survey=%s", survey.key)
+
+
+def _recount(survey: Survey, segment: str, hours: int, dialect: str) -> None:
+    if segment == WHOLE:
+        value = literal(ABSENT, String)
+    else:
+        text = properties.sql_text(Response.properties, segment, dialect)
+        value = func.coalesce(
+            literal("=", String).concat(text), literal(ABSENT, String)
+        )
+    answers = (
+        select(
+            Response.survey_id.label("survey_id"),
+            value.label("value"),
+            start_sql(Response.answered_at, hours, dialect).label("starts_at"),
+            Response.channel.label("channel"),
+            Response.score.label("score"),
+        )
+        .where(Response.survey_id == survey.id)
+        .subquery()
+    )
+    sums = [
+        func.sum(case((answers.c.score == score, 1), else_=0)).cast(Integer)
+        for score in range(len(SCORE_COLUMNS))
+    ]
+    grouped = select(
+        answers.c.survey_id,
+        literal(segment, String),
+        literal(hours, Integer),
+        answers.c.starts_at,
+        answers.c.value,
+        answers.c.channel,
+        *sums,
+    ).group_by(
+        answers.c.survey_id,
+        answers.c.starts_at,
+        answers.c.value,
+        answers.c.channel,
+    )
+    db.session.execute(
+        insert(ScoreCount).from_select([*KEY_COLUMNS, *SCORE_COLUMNS], grouped)
+    )

@@ -1,9 +1,11 @@
 """Score queries: count answers per bucket, group and score in SQL, then summarise."""
 
+import itertools
 import logging
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from datetime import timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -14,6 +16,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import literal
+from sqlalchemy import or_
 from sqlalchemy import select
 
 from feedback import metrics
@@ -34,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 SURVEY_GROUPS = ("survey", "touchpoint", "stage")
 PROPERTY_PREFIX = "property."
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# Past this many leftover hours, one range over the hour rows is the better query.
+MAX_LISTED_HOURS = 2000
 
 
 @dataclass
@@ -170,13 +177,62 @@ def _time_range(column, edges: list):
     return conditions
 
 
+def split_by_day(edges: list[datetime]) -> tuple[list, list]:
+    """UTC days that lie wholly inside one range, and the hours left over."""
+    days, hours = [], []
+    for low, high in itertools.pairwise(edges):
+        first = _day(low) if _day(low) == low else _day(low) + DAY
+        last = _day(high)
+        if first >= last:
+            hours.extend(_steps(low, high, HOUR))
+            continue
+        hours.extend(_steps(low, first, HOUR))
+        days.extend(_steps(first, last, DAY))
+        hours.extend(_steps(last, high, HOUR))
+    return days, hours
+
+
+def _day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _steps(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    moments = []
+    while start < end:
+        moments.append(start)
+        start += step
+    return moments
+
+
+def _span_conditions(edges: list) -> list:
+    """Which day and hour rows cover the ranges: days where they fit, else hours."""
+    if edges[0] is None and edges[-1] is None:
+        return [ScoreCount.hours == score_counts.DAY]
+    hourly = [
+        ScoreCount.hours == score_counts.HOUR,
+        *_time_range(ScoreCount.starts_at, edges),
+    ]
+    if edges[0] is None or edges[-1] is None:
+        return hourly
+    days, hours = split_by_day(edges)
+    if not days or len(hours) > MAX_LISTED_HOURS:
+        return hourly
+    by_day = and_(ScoreCount.hours == score_counts.DAY, ScoreCount.starts_at.in_(days))
+    if not hours:
+        return [by_day]
+    by_hour = and_(
+        ScoreCount.hours == score_counts.HOUR, ScoreCount.starts_at.in_(hours)
+    )
+    return [or_(by_day, by_hour)]
+
+
 def _hourly_rows(selection: Selection, edges: list) -> list:
-    """(range, group, counts) from the hourly counts table."""
+    """(range, group, counts) from the hour and day counts."""
     segment = selection.group_property or next(iter(selection.filters), "")
     conditions = [
         ScoreCount.survey_id.in_([survey.id for survey in selection.surveys]),
         ScoreCount.segment == segment,
-        *_time_range(ScoreCount.hour_start, edges),
+        *_span_conditions(edges),
     ]
     if selection.channels:
         conditions.append(ScoreCount.channel.in_(selection.channels))
@@ -188,7 +244,7 @@ def _hourly_rows(selection: Selection, edges: list) -> list:
     if selection.group_property:
         group = ScoreCount.value
     inner = select(
-        bucket_sql(ScoreCount.hour_start, edges).label("bucket"),
+        bucket_sql(ScoreCount.starts_at, edges).label("bucket"),
         group.label("grp"),
         *(getattr(ScoreCount, name).label(name) for name in SCORE_COLUMNS),
     ).where(*conditions)
@@ -288,9 +344,9 @@ def aggregate(selection: Selection, low_sample: int) -> dict:
         if series:
             result["series"] = [
                 {
-                    "start": bucket.label,
-                    "from": bucket.start.astimezone(selection.tz),
-                    "to": bucket.end.astimezone(selection.tz),
+                    "start": bucket.label.isoformat(),
+                    "from": bucket.start.astimezone(selection.tz).isoformat(),
+                    "to": bucket.end.astimezone(selection.tz).isoformat(),
                     **metrics.summarise(
                         selection.kind, ranges.get(index + offset, {}), low_sample
                     ),
@@ -300,8 +356,8 @@ def aggregate(selection: Selection, low_sample: int) -> dict:
         if selection.compare:
             previous = ranges.get(0, {})
             result["previous"] = {
-                "from": edges[0].astimezone(selection.tz),
-                "to": edges[1].astimezone(selection.tz),
+                "from": edges[0].astimezone(selection.tz).isoformat(),
+                "to": edges[1].astimezone(selection.tz).isoformat(),
                 **metrics.summarise(selection.kind, previous, low_sample),
             }
             result.update(metrics.compare(selection.kind, current, previous))

@@ -54,18 +54,27 @@ def _recount() -> Counter:
     expected = Counter()
     for response in db.session.scalars(sqlalchemy.select(Response)):
         hour = response.answered_at.replace(minute=0, second=0, microsecond=0)
+        day = hour.replace(hour=0)
         hotel = (response.properties or {}).get("hotel")
         stored_hotel = "" if hotel is None else "=" + hotel
         for segment, value in (("", ""), ("hotel", stored_hotel)):
-            key = (response.survey_id, segment, hour, value, response.channel)
-            expected[key, response.score] += 1
+            for hours, start in ((1, hour), (24, day)):
+                key = (response.survey_id, segment, hours, start, value)
+                expected[(*key, response.channel), response.score] += 1
     return expected
 
 
 def _table() -> Counter:
     found = Counter()
     for row in db.session.scalars(sqlalchemy.select(ScoreCount)):
-        key = (row.survey_id, row.segment, row.hour_start, row.value, row.channel)
+        key = (
+            row.survey_id,
+            row.segment,
+            row.hours,
+            row.starts_at,
+            row.value,
+            row.channel,
+        )
         for score in range(11):
             if getattr(row, f"s{score}"):
                 found[key, score] = getattr(row, f"s{score}")

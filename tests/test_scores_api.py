@@ -499,3 +499,14 @@ def test_scores_need_an_api_key(client):
     response = client.get("/api/v1/scores?survey=stay")
 
     assert response.status_code == 401
+
+
+def test_whole_utc_days_come_from_day_rows_and_the_rest_from_hours():
+    berlin_week = [at("2024-03-03T23:00:00"), at("2024-03-10T23:00:00")]
+
+    days, hours = scores.split_by_day(berlin_week)
+
+    assert days == [at(f"2024-03-{day:02d}T00:00:00") for day in range(4, 10)]
+    assert hours == [at("2024-03-03T23:00:00")] + [
+        at(f"2024-03-10T{hour:02d}:00:00") for hour in range(23)
+    ]

@@ -1,6 +1,7 @@
 """Scores: NPS, CSAT and CES by period, bucket and segment, with margins of error."""
 
 from flask import current_app
+from flask import jsonify
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -121,8 +122,10 @@ class Scores(MethodView):
             result["survey"] = selection.surveys[0].key
         if query["response_rate"]:
             result.update(scores.response_rate(selection))
-        return result
+        # Already plain JSON values: a schema pass over every bucket would cost more
+        # than the query; the schema documents the shape.
+        return jsonify(result)
 
 
 def _local(moment, tz):
-    return None if moment is None else moment.astimezone(tz)
+    return None if moment is None else moment.astimezone(tz).isoformat()

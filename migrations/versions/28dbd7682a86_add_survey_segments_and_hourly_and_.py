@@ -1,8 +1,8 @@
-"""Add survey segments and hourly score counts
+"""Add survey segments and hourly and daily score counts
 
-Revision ID: 7d3ae14ffb55
+Revision ID: 28dbd7682a86
 Revises: f09b3c6e58f0
-Create Date: 2026-12-04 07:49:13.361309
+Create Date: 2026-12-04 08:05:18.572891
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '7d3ae14ffb55'
+revision = '28dbd7682a86'
 down_revision = 'f09b3c6e58f0'
 branch_labels = None
 depends_on = None
@@ -21,7 +21,8 @@ def upgrade():
     op.create_table('score_counts',
     sa.Column('survey_id', sa.Integer(), nullable=False),
     sa.Column('segment', sa.String(length=64), nullable=False),
-    sa.Column('hour_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('hours', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('value', sa.String(length=501), nullable=False),
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('s0', sa.Integer(), server_default='0', nullable=False),
@@ -36,7 +37,7 @@ def upgrade():
     sa.Column('s9', sa.Integer(), server_default='0', nullable=False),
     sa.Column('s10', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_score_counts_survey_id_surveys')),
-    sa.PrimaryKeyConstraint('survey_id', 'segment', 'hour_start', 'value', 'channel', name=op.f('pk_score_counts'))
+    sa.PrimaryKeyConstraint('survey_id', 'segment', 'hours', 'starts_at', 'value', 'channel', name=op.f('pk_score_counts'))
     )
     with op.batch_alter_table('surveys', schema=None) as batch_op:
         batch_op.add_column(sa.Column('segments', sa.JSON(), server_default='[]', nullable=False))
@@ -45,18 +46,25 @@ def upgrade():
 
     # Count the answers stored so far, so scores read from the new table agree.
     if op.get_bind().dialect.name == "postgresql":
-        hour = "timezone('UTC', date_trunc('hour', timezone('UTC', answered_at)))"
+        starts = {
+            hours: f"timezone('UTC', date_trunc('{unit}', timezone('UTC', answered_at)))"
+            for hours, unit in ((1, "hour"), (24, "day"))
+        }
     else:
-        hour = "strftime('%Y-%m-%d %H:00:00.000000', answered_at)"
+        starts = {
+            1: "strftime('%Y-%m-%d %H:00:00.000000', answered_at)",
+            24: "strftime('%Y-%m-%d 00:00:00.000000', answered_at)",
+        }
     sums = ", ".join(
         f"SUM(CASE WHEN score = {score} THEN 1 ELSE 0 END)" for score in range(11)
     )
     columns = ", ".join(f"s{score}" for score in range(11))
-    op.execute(
-        "INSERT INTO score_counts (survey_id, segment, hour_start, value, channel,"
-        f" {columns}) SELECT survey_id, '', {hour}, '', channel, {sums}"
-        f" FROM responses GROUP BY survey_id, {hour}, channel"
-    )
+    for hours, start in starts.items():
+        op.execute(
+            "INSERT INTO score_counts (survey_id, segment, hours, starts_at, value,"
+            f" channel, {columns}) SELECT survey_id, '', {hours}, {start}, '',"
+            f" channel, {sums} FROM responses GROUP BY survey_id, {start}, channel"
+        )
 
 
 def downgrade():
