@@ -91,7 +91,8 @@ def choose_surveys(
     if keys:
         found = {survey.key for survey in surveys}
         missing = [key for key in keys if key not in found]
-        if missing and not kind:
+        narrowed = kind or touchpoint or stage
+        if missing and not narrowed:
             raise ApiError(
                 404,
                 f"There is no survey with key {missing[0]!r}.",
@@ -100,8 +101,9 @@ def choose_surveys(
         if missing:
             raise ApiError(
                 422,
-                f"Survey {missing[0]!r} does not exist or is not of kind {kind}.",
-                {"survey": [f"Not found among {kind} surveys: {', '.join(missing)}."]},
+                f"Survey {missing[0]!r} does not exist or does not match the kind,"
+                " touchpoint or stage asked for.",
+                {"survey": [f"Not found with those filters: {', '.join(missing)}."]},
             )
     kinds = sorted({survey.kind for survey in surveys})
     if allow_mixed:

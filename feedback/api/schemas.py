@@ -292,7 +292,10 @@ class AnswerFilterSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    survey = KeyList(metadata={"description": "One or several survey keys."})
+    survey = KeyList(
+        validate=validate.Length(max=100),
+        metadata={"description": "One or several survey keys."},
+    )
     kind = fields.String(validate=validate.OneOf(KINDS))
     touchpoint = fields.String(validate=validate.Length(1, 64))
     stage = fields.String(validate=validate.OneOf(STAGES))
