@@ -106,20 +106,22 @@ class Scores(MethodView):
             )
 
         try:
-            result = scores.aggregate(selection, current_app.config["LOW_SAMPLE"])
+            figures = scores.aggregate(selection, current_app.config["LOW_SAMPLE"])
         except ValueError as error:
             raise ApiError(422, str(error), {"interval": [str(error)]}) from None
-        result.update(
-            kind=selection.kind,
-            surveys=[survey.key for survey in selection.surveys],
-            tz=query["tz"],
-            interval=selection.interval,
-            group_by=selection.group_by,
-            **{"from": _local(selection.start, selection.tz)},
-            to=_local(selection.end, selection.tz),
-        )
+        result = {}
         if len(selection.surveys) == 1:
             result["survey"] = selection.surveys[0].key
+        result.update(
+            surveys=[survey.key for survey in selection.surveys],
+            kind=selection.kind,
+            tz=query["tz"],
+            **{"from": _local(selection.start, selection.tz)},
+            to=_local(selection.end, selection.tz),
+            interval=selection.interval,
+            group_by=selection.group_by,
+            **figures,
+        )
         if query["response_rate"]:
             result.update(scores.response_rate(selection))
         # Already plain JSON values: a schema pass over every bucket would cost more
