@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from feedback import api
     from feedback import cli
+    from feedback import score_counts
     from feedback import survey_page
     from feedback.extensions import MIGRATE_OPTIONS
     from feedback.extensions import csrf
@@ -55,13 +56,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.init_app(app, csrf)
     app.register_blueprint(survey_page.bp)
     cli.init_app(app)
+    score_counts.init_app(app)
     return app
 
 
 def _configure_logging(level: str) -> None:
     """Log our own events at the chosen level; other libraries only their warnings."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feedback").setLevel(level.upper())
+    logging.getLogger("feedback").setLevel(level)
 
 
 def _engine_options(url: str) -> dict:

@@ -5,6 +5,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import NoSuchModuleError
+
 DEFAULTS = {
     "BASE_URL": "http://127.0.0.1:5000",
     "EMAIL_BACKEND": "outbox",
@@ -123,6 +127,15 @@ def _check(settings: dict) -> None:
         )
     settings["BASE_URL"] = settings["BASE_URL"].rstrip("/")
 
+    try:
+        make_url(settings["SQLALCHEMY_DATABASE_URI"]).get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        # The value is left out of the message: it may hold a password.
+        raise ConfigError(
+            "FEEDBACK_DATABASE_URL must be a database URL such as"
+            " sqlite:////path/feedback.sqlite3 or postgresql+psycopg://host/db"
+        ) from None
+
     settings["LOG_LEVEL"] = str(settings["LOG_LEVEL"]).upper()
     _one_of(settings, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"))
     _one_of(settings, "EMAIL_BACKEND", ("smtp", "outbox"))
@@ -148,6 +161,8 @@ def _check(settings: dict) -> None:
     for key in ("SMTP_PORT", "WORKER_BATCH_SIZE", "COMMENT_MAX_LENGTH", "LOW_SAMPLE"):
         if settings[key] <= 0:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
+    if settings["SMTP_PORT"] > 65535:
+        raise ConfigError(f"{PREFIX}SMTP_PORT must be a port from 1 to 65535")
 
 
 def _one_of(settings: dict, key: str, choices: tuple) -> None:

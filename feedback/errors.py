@@ -88,22 +88,31 @@ def handle_unexpected(error: Exception):
 def _flatten_locations(messages: dict) -> dict:
     """Merge the per-location messages (json, query, headers) into one mapping."""
     flat = {}
-    for location_messages in messages.values():
+    for location, location_messages in messages.items():
         if isinstance(location_messages, dict):
             flat.update(location_messages)
+        else:
+            # A body that is not JSON at all: the problem is the whole location.
+            flat[location] = location_messages
     return flat
 
 
 def _summary(details: dict) -> str:
     if not details:
         return "The request is not valid."
-    parts = []
-    for field, problems in details.items():
-        text = problems[0] if isinstance(problems, list) and problems else problems
-        if isinstance(text, dict):
-            text = "has invalid fields: " + ", ".join(sorted(map(str, text)))
-        parts.append(f"{field}: {text}")
+    parts = [f"{field}: {text}" for field, text in _first_problems(details)]
     return "Invalid request. " + "; ".join(parts)
+
+
+def _first_problems(details: dict, prefix: str = ""):
+    """Yield (dotted field, first message), down into nested objects."""
+    for field, problems in details.items():
+        name = f"{prefix}{field}"
+        if isinstance(problems, dict):
+            yield from _first_problems(problems, f"{name}.")
+            continue
+        text = problems[0] if isinstance(problems, list) and problems else problems
+        yield name, text
 
 
 def register(app) -> None:

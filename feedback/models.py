@@ -25,6 +25,8 @@ KINDS = ("nps", "csat", "ces")
 STAGES = ("acquisition", "onboarding", "activation", "retention", "expansion")
 CHANNELS = ("email", "sms", "link")
 RESPONSE_CHANNELS = ("web", "sms", "api")
+# The largest id an INTEGER primary key holds on PostgreSQL; larger ones exist nowhere.
+MAX_ID = 2**31 - 1
 
 # Invitation statuses, in the order an invitation can move through them.
 INVITATION_STATUSES = (
@@ -239,13 +241,17 @@ class Response(db.Model):
     invitation_id: Mapped[int] = mapped_column(
         ForeignKey("invitations.id"), unique=True
     )
-    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    # Active history keeps the old value of what places an answer in the score
+    # counts, so a change moves it out of the right row.
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id"), active_history=True
+    )
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
-    score: Mapped[int]
+    score: Mapped[int] = mapped_column(active_history=True)
     comment: Mapped[str | None] = mapped_column(Text)
-    channel: Mapped[str] = mapped_column(String(8))
-    properties: Mapped[dict] = mapped_column(default=dict)
-    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(8), active_history=True)
+    properties: Mapped[dict] = mapped_column(default=dict, active_history=True)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     survey: Mapped[Survey] = relationship(lazy="joined")

@@ -6,10 +6,8 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from feedback import score_counts
 from feedback.models import Invitation
 from feedback.models import Response
-from feedback.models import Survey
 from feedback.models import db
 from feedback.models import utcnow
 
@@ -36,7 +34,6 @@ def record(invitation: Invitation, score: int, comment: str | None, channel: str
     now = utcnow()
     response = _locked_response(invitation.id)
     created = response is None
-    before = None
     if created:
         try:
             with db.session.begin_nested():
@@ -46,23 +43,14 @@ def record(invitation: Invitation, score: int, comment: str | None, channel: str
             created = False
             response = _locked_response(invitation.id)
     if not created:
-        before = (response.score, response.channel)
         response.score = score
         response.comment = comment
         response.channel = channel
         response.updated_at = now
 
-    # The hourly counts move in this same transaction; the shared lock on the
-    # survey waits for a change of its segments, which recounts them.
-    segments = db.session.scalar(
-        select(Survey.segments)
-        .where(Survey.id == invitation.survey_id)
-        .with_for_update(read=True)
-    )
-    score_counts.record_change(response, segments or [], before, (score, channel))
-
     invitation.status = "answered"
     invitation.answered_at = invitation.answered_at or now
+    # The flush moves the answer in the score counts, in this same transaction.
     db.session.commit()
     logger.info(
         "response %s invitation=%s survey=%s channel=%s",

@@ -1,4 +1,4 @@
-"""Hourly answer counts, kept in the transaction of every stored or changed answer."""
+"""Hourly and daily answer counts, kept in the transaction of every answer change."""
 
 import logging
 from datetime import UTC
@@ -8,12 +8,15 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import case
 from sqlalchemy import delete
+from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import inspect
 from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
 
 from feedback import properties
 from feedback.models import SCORE_COLUMNS
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 WHOLE = ""
 ABSENT = ""
+# What places an answer in the counts; a change to any of them moves it.
+TRACKED = ("survey_id", "answered_at", "properties", "score", "channel")
 KEY_COLUMNS = ("survey_id", "segment", "hours", "starts_at", "value", "channel")
 HOUR = 1
 DAY = 24
@@ -56,36 +61,78 @@ def segment_keys(segments: list, answer_properties: dict) -> list[tuple[str, str
     return keys
 
 
-def record_change(
-    response: Response, segments: list, before: tuple | None, after: tuple
-) -> None:
-    """Move one answer from its old (score, channel) to its new one, in SQL."""
+def init_app(app) -> None:
+    """Count every response change the ORM flushes, in the flush's transaction."""
+    if not event.contains(Session, "after_flush", _count_flushed):
+        event.listen(Session, "after_flush", _count_flushed)
+
+
+def _answer_state(response: Response, old: bool) -> tuple:
+    """(survey, answered at, properties, score, channel), before or after the flush."""
+    values = []
+    for name in TRACKED:
+        history = inspect(response).attrs[name].history
+        if old and history.deleted:
+            values.append(history.deleted[0])
+        else:
+            values.append(getattr(response, name))
+    return tuple(values)
+
+
+def _count_flushed(session, _flush_context) -> None:
+    changes = []
+    for item in session.new:
+        if isinstance(item, Response):
+            changes.append((None, _answer_state(item, old=False)))
+    for item in session.dirty:
+        if isinstance(item, Response) and session.is_modified(item):
+            before = _answer_state(item, old=True)
+            after = _answer_state(item, old=False)
+            if before != after:
+                changes.append((before, after))
+    for item in session.deleted:
+        if isinstance(item, Response):
+            changes.append((_answer_state(item, old=True), None))
+    if changes:
+        record_changes(session.connection(), changes)
+
+
+def record_changes(connection, changes: list[tuple]) -> None:
+    """Move answers from their old state to their new one in the counts."""
+    survey_ids = sorted(
+        {state[0] for change in changes for state in change if state is not None}
+    )
+    # The shared lock waits for a change of segments, which recounts them all.
+    segments = dict(
+        connection.execute(
+            select(Survey.id, Survey.segments)
+            .where(Survey.id.in_(survey_ids))
+            .with_for_update(read=True)
+        ).all()
+    )
     deltas: dict[tuple, dict[str, int]] = {}
-    changes = [(after, 1)] if before is None else [(before, -1), (after, 1)]
-    for (score, channel), step in changes:
-        for segment, value in segment_keys(segments, response.properties):
-            for hours in SPANS:
-                column = f"s{score}"
-                row = deltas.setdefault((segment, hours, value, channel), {})
-                row[column] = row.get(column, 0) + step
+    for before, after in changes:
+        for state, step in ((before, -1), (after, 1)):
+            if state is None:
+                continue
+            survey_id, answered_at, answer_properties, score, channel = state
+            names = segments.get(survey_id) or []
+            for segment, value in segment_keys(names, answer_properties):
+                for hours in SPANS:
+                    start = start_of(answered_at, hours)
+                    key = (survey_id, segment, hours, start, value, channel)
+                    row = deltas.setdefault(key, {})
+                    row[f"s{score}"] = row.get(f"s{score}", 0) + step
 
     # A fixed order, so two answers changing the same rows never deadlock.
-    for (segment, hours, value, channel), columns in sorted(deltas.items()):
+    for key, columns in sorted(deltas.items()):
         columns = {name: step for name, step in columns.items() if step}
         if columns:
-            key = {
-                "survey_id": response.survey_id,
-                "segment": segment,
-                "hours": hours,
-                "starts_at": start_of(response.answered_at, hours),
-                "value": value,
-                "channel": channel,
-            }
-            _add(key, columns)
+            _add(connection, dict(zip(KEY_COLUMNS, key, strict=True)), columns)
 
 
-def _add(key: dict, columns: dict[str, int]) -> None:
-    dialect = db.session.get_bind().dialect.name
+def _add(connection, key: dict, columns: dict[str, int]) -> None:
+    dialect = connection.dialect.name
     make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = make_insert(ScoreCount).values(**key, **columns)
     statement = statement.on_conflict_do_update(
@@ -95,7 +142,7 @@ def _add(key: dict, columns: dict[str, int]) -> None:
             for name in columns
         },
     )
-    db.session.execute(statement)
+    connection.execute(statement)
 
 
 def start_sql(column, hours: int, dialect: str):

@@ -38,7 +38,11 @@ def _headers(response):
 
 def _open_invitation(token: str):
     invitation = invitations.find_by_token(token)
-    if invitation is None or invitation.current_status(utcnow()) not in ANSWERABLE:
+    now = utcnow()
+    if invitation is None or invitation.current_status(now) not in ANSWERABLE:
+        return None
+    # An answer can change only while the link is valid, answered or not.
+    if now >= invitation.expires_at:
         return None
     return invitation
 
@@ -49,9 +53,11 @@ def _unavailable():
 
 
 def _parse_score(raw: str | None, scale: metrics.Scale) -> int | None:
-    if raw is None or not raw.strip().isdigit():
+    raw = (raw or "").strip()
+    # isdigit() alone lets through superscripts and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 2:
         return None
-    value = int(raw.strip())
+    value = int(raw)
     return value if scale.accepts(value) else None
 
 

@@ -169,6 +169,69 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+def create_survey(api, **changes) -> dict:
+    """Create a survey through the API and return its JSON."""
+    data = {
+        "key": "post-stay-nps",
+        "kind": "nps",
+        "question": "How likely are you to recommend our hotel to a friend?",
+        "touchpoint": "post-stay",
+        "stage": "retention",
+    }
+    data.update(changes)
+    created = api.post("/api/v1/surveys", json=data)
+    assert created.status_code == 201, created.json
+    return created.json
+
+
+def trigger_link(api, survey: str, external_id: str, **fields) -> dict:
+    """Trigger a link invitation (nothing is sent) and return its JSON."""
+    body = {
+        "survey": survey,
+        "channel": "link",
+        "contact": {"external_id": external_id},
+    }
+    body.update(fields)
+    created = api.post("/api/v1/invitations", json=body)
+    assert created.status_code == 201, created.json
+    return created.json
+
+
+def answer_page(client, url: str, score, comment: str = ""):
+    """Open the personal link as a respondent and send the form."""
+    path = url.removeprefix(BASE_URL)
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return client.post(
+        path,
+        data={
+            "score": str(score),
+            "comment": comment,
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+
+
+def set_columns(app, model, row_id: int, **values) -> None:
+    """Change stored columns directly, as time passing or an operator would."""
+    with app.app_context():
+        row = db.session.get(model, row_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.session.commit()
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """Check the one JSON error shape and return its error object."""
+    assert response.status_code == status, response.json
+    assert set(response.json) == {"error"}
+    error = response.json["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert error["message"]
+    return error
+
+
 @pytest.fixture
 def answer(app, monkeypatch):
     """Store an answer at a given time through the real storing code."""

@@ -1,110 +1,198 @@
-"""Score arithmetic: published and hand-computed cases, margins and comparison."""
+"""The score arithmetic, against cases worked out by hand."""
 
-import math
+from fractions import Fraction
 
 import pytest
 
 from feedback import metrics
 
 
-def wilson_by_search(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The proportions whose normal test just fails to reject: found by bisection."""
-
-    def outside(pi: float) -> float:
-        p = successes / n
-        return abs(p - pi) - z * math.sqrt(pi * (1 - pi) / n)
-
-    def root(low: float, high: float) -> float:
-        for _ in range(200):
-            middle = (low + high) / 2
-            if (outside(low) > 0) == (outside(middle) > 0):
-                low = middle
-            else:
-                high = middle
-        return (low + high) / 2
-
-    p = successes / n
-    return root(0.0, p), root(p, 1.0)
+def counts(*pairs):
+    return dict(pairs)
 
 
-def test_published_nps_case_with_margin_of_error():
-    result = metrics.summarise("nps", {10: 75, 9: 75, 8: 50, 7: 50, 3: 50})
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # 3 promoters, 3 passives, 2 detractors: (3 - 2) / 8 = 12.5 %.
+        (
+            counts((9, 1), (10, 2), (7, 2), (8, 1), (0, 1), (6, 1)),
+            {"n": 8, "promoters": 3, "passives": 3, "detractors": 2, "score": 12.5},
+        ),
+        # A single 0 is a detractor, and the whole sample: -100.
+        (
+            counts((0, 1)),
+            {"n": 1, "promoters": 0, "passives": 0, "detractors": 1, "score": -100.0},
+        ),
+        (
+            counts((0, 2), (3, 1), (6, 4)),
+            {"n": 7, "promoters": 0, "passives": 0, "detractors": 7, "score": -100.0},
+        ),
+        (
+            counts((9, 5), (10, 5)),
+            {"n": 10, "promoters": 10, "passives": 0, "detractors": 0, "score": 100.0},
+        ),
+        # Only passives: 0, not null, because there are answers.
+        (
+            counts((7, 3), (8, 3)),
+            {"n": 6, "promoters": 0, "passives": 6, "detractors": 0, "score": 0.0},
+        ),
+        # (1 - 2) / 3 = -33.333... -> -33.3.
+        (
+            counts((10, 1), (5, 2)),
+            {"n": 3, "promoters": 1, "passives": 0, "detractors": 2, "score": -33.3},
+        ),
+        # (2 - 0) / 3 = 66.666... -> 66.7.
+        (
+            counts((9, 2), (8, 1)),
+            {"n": 3, "promoters": 2, "passives": 1, "detractors": 0, "score": 66.7},
+        ),
+        # 1 / 2000 = 0.05 % exactly: half away from zero gives 0.1.
+        (
+            counts((10, 1), (8, 1999)),
+            {
+                "n": 2000,
+                "promoters": 1,
+                "passives": 1999,
+                "detractors": 0,
+                "score": 0.1,
+            },
+        ),
+        # (100 - 149) / 400 = -12.25 % exactly: away from zero gives -12.3.
+        (
+            counts((9, 100), (7, 151), (2, 149)),
+            {
+                "n": 400,
+                "promoters": 100,
+                "passives": 151,
+                "detractors": 149,
+                "score": -12.3,
+            },
+        ),
+        # -1 / 2000 = -0.05 % exactly: -0.1, not -0.0.
+        (
+            counts((6, 1), (8, 1999)),
+            {
+                "n": 2000,
+                "promoters": 0,
+                "passives": 1999,
+                "detractors": 1,
+                "score": -0.1,
+            },
+        ),
+    ],
+)
+def test_nps(given, expected):
+    result = metrics.summarise("nps", given)
 
-    assert (result["promoters"], result["passives"], result["detractors"]) == (
-        150,
-        100,
-        50,
-    )
-    assert result["score"] == 33.3
-    assert result["margin_of_error"] == 8.4
-    # By hand: p = 1/2, d = 1/6, variance (2/3 - 1/9) / 300, times 1.96 and 100.
-    assert result["ci_low"] == 24.9
-    assert result["ci_high"] == 41.8
-    assert result["low_sample"] is False
+    assert result["metric"] == "nps"
+    for key, value in expected.items():
+        assert result[key] == value, key
 
 
-def test_csat_and_ces_hand_computed():
-    csat = metrics.summarise("csat", {5: 1, 2: 1, 1: 1})
-    ces = metrics.summarise("ces", {1: 1, 2: 1})
+@pytest.mark.parametrize(
+    ("given", "score", "mean", "satisfied"),
+    [
+        # 4 and 5 are satisfied: 3 of 4 = 75 %; mean (5 + 4 + 4 + 1) / 4 = 3.5.
+        (counts((5, 1), (4, 2), (1, 1)), 75.0, 3.5, 3),
+        # 2 of 3 = 66.666... -> 66.7; mean (4 + 5 + 3) / 3 = 4.0.
+        (counts((4, 1), (5, 1), (3, 1)), 66.7, 4.0, 2),
+        # 1 of 8 = 12.5 %; mean (4 + 7 * 2) / 8 = 2.25 -> 2.3 (away from zero).
+        (counts((4, 1), (2, 7)), 12.5, 2.3, 1),
+        # 667 of 2000 = 33.35 % exactly -> 33.4; mean (667 * 4 + 1333) / 2000
+        # = 2.0005 -> 2.0.
+        (counts((4, 667), (1, 1333)), 33.4, 2.0, 667),
+        (counts((1, 3)), 0.0, 1.0, 0),
+        (counts((5, 3)), 100.0, 5.0, 3),
+    ],
+)
+def test_csat(given, score, mean, satisfied):
+    result = metrics.summarise("csat", given)
 
-    assert csat["score"] == 33.3
-    assert csat["satisfied"] == 1
-    low, high = wilson_by_search(1, 3)
-    assert csat["ci_low"] == pytest.approx(100 * low, abs=0.051)
-    assert csat["ci_high"] == pytest.approx(100 * high, abs=0.051)
-    assert ces["score"] == 1.5
-    assert ces["easy"] == 0
-    # Sample sd of [1, 2] is sqrt(0.5); 1.96 * sqrt(0.5) / sqrt(2) = 0.98.
-    assert ces["margin_of_error"] == 1.0
-    assert ces["ci_high"] == 2.5
-    assert ces["ci_low"] == 1.0
+    assert result["metric"] == "csat"
+    assert result["n"] == sum(given.values())
+    assert result["score"] == score
+    assert result["mean"] == mean
+    assert result["satisfied"] == satisfied
+
+
+@pytest.mark.parametrize(
+    ("given", "score", "easy"),
+    [
+        # (7 + 5 + 1) / 3 = 4.333... -> 4.3; 5 to 7 are easy.
+        (counts((7, 1), (5, 1), (1, 1)), 4.3, 2),
+        # 81 / 20 = 4.05 exactly -> 4.1 (a float round() would give 4.0).
+        (counts((4, 19), (5, 1)), 4.1, 1),
+        # (6 * 3 + 7 * 3) / 6 = 6.5.
+        (counts((6, 3), (7, 3)), 6.5, 6),
+        (counts((1, 4)), 1.0, 0),
+    ],
+)
+def test_ces(given, score, easy):
+    result = metrics.summarise("ces", given)
+
+    assert result["metric"] == "ces"
+    assert result["score"] == score
+    assert result["mean"] == score
+    assert result["easy"] == easy
 
 
 @pytest.mark.parametrize("kind", ["nps", "csat", "ces"])
-def test_no_answers_is_null_not_zero(kind):
+def test_no_answers_is_no_score(kind):
     result = metrics.summarise(kind, {})
 
     assert result["n"] == 0
     assert result["score"] is None
-    assert result["margin_of_error"] is None
-    assert result["ci_low"] is None
-    assert result["ci_high"] is None
-    assert result["low_sample"] is True
+    if kind != "nps":
+        assert result["mean"] is None
+    else:
+        assert (result["promoters"], result["passives"], result["detractors"]) == (
+            0,
+            0,
+            0,
+        )
 
 
-def test_one_answer_has_a_score_but_no_interval():
-    result = metrics.summarise("nps", {10: 1})
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("nps", [str(value) for value in range(0, 11)]),
+        ("csat", ["1", "2", "3", "4", "5"]),
+        ("ces", ["1", "2", "3", "4", "5", "6", "7"]),
+    ],
+)
+def test_distribution_has_every_scale_value(kind, values):
+    first = int(values[0])
+    result = metrics.summarise(kind, {first: 2})
 
-    assert result["score"] == 100.0
-    assert result["margin_of_error"] is None
-
-
-def test_low_sample_threshold_is_a_setting():
-    counts = {9: 10, 3: 10}
-
-    assert metrics.summarise("nps", counts)["low_sample"] is True
-    assert metrics.summarise("nps", counts, low_sample=20)["low_sample"] is False
-
-
-def test_wilson_interval_stays_inside_the_scale():
-    result = metrics.summarise("csat", {5: 10})
-    low, high = wilson_by_search(10, 10)
-
-    assert result["score"] == 100.0
-    assert result["ci_high"] == 100.0
-    assert result["ci_low"] == pytest.approx(100 * low, abs=0.051)
+    assert list(result["distribution"]) == values
+    assert result["distribution"][values[0]] == 2
+    assert sum(result["distribution"].values()) == 2
+    assert all(result["distribution"][value] == 0 for value in values[1:])
 
 
-def test_comparison_significant_and_not():
-    # 8 promoters, 2 detractors: 60, se = 100 * sqrt((1 - 0.36) / 10) = 25.30.
-    # Against -60 the difference 120 exceeds 1.96 * sqrt(2) * 25.30 = 70.1.
-    assert metrics.compare("nps", {10: 8, 0: 2}, {10: 2, 0: 8}) == {
-        "delta": 120.0,
-        "significant": True,
-    }
-    # 20 against -20: se = 100 * sqrt((1 - 0.04) / 10) = 30.98; 40 < 85.9.
-    assert metrics.compare("nps", {10: 6, 0: 4}, {10: 4, 0: 6}) == {
-        "delta": 40.0,
-        "significant": False,
-    }
-    assert metrics.compare("nps", {10: 1}, {}) == {"delta": None, "significant": None}
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Fraction(25, 2), 12.5),
+        (Fraction(5, 100), 0.1),
+        (Fraction(-5, 100), -0.1),
+        (Fraction(1225, 100), 12.3),
+        (Fraction(-1225, 100), -12.3),
+        (Fraction(1224999, 100000), 12.2),
+        (Fraction(-1, 3), -0.3),
+        (Fraction(0), 0.0),
+    ],
+)
+def test_round_half_away_from_zero(value, expected):
+    assert metrics.round_half_away(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "low", "high"), [("nps", 0, 10), ("csat", 1, 5), ("ces", 1, 7)]
+)
+def test_scales(kind, low, high):
+    scale = metrics.SCALES[kind]
+
+    assert scale.accepts(low) and scale.accepts(high)
+    assert not scale.accepts(low - 1) and not scale.accepts(high + 1)

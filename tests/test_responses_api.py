@@ -1,157 +1,181 @@
-"""The responses feed and its CSV export: filters, cursor, sync, neutralised cells."""
+"""The responses feed: pages, the since filter, the cursor, and time offsets."""
 
-import csv
-import io
+import base64
+import json
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
-from tests.conftest import make_survey
+import pytest
+from sqlalchemy import select
 
+from feedback.models import Response
+from feedback.models import db
+from tests.conftest import answer_page
+from tests.conftest import assert_error
+from tests.conftest import create_survey
+from tests.conftest import set_columns
+from tests.conftest import trigger_link
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def test_updated_since_picks_up_an_edited_answer(api, answer, change):
-    make_survey(api, "stay")
-    first = answer("stay", 3, at("2024-06-01T10:00:00"))
-    answer("stay", 9, at("2024-06-01T11:00:00"))
-
-    synced = api.get("/api/v1/responses?survey=stay").get_json()
-    change(first, 10, at("2024-06-02T08:00:00"), comment="Changed my mind")
-    later = api.get(
-        "/api/v1/responses?updated_since=2024-06-01T12:00:00Z&survey=stay"
-    ).get_json()
-
-    assert [item["score"] for item in synced["items"]] == [3, 9]
-    assert [(item["invitation_id"], item["score"]) for item in later["items"]] == [
-        (first, 10)
-    ]
-    assert later["items"][0]["comment"] == "Changed my mind"
-    assert later["items"][0]["answered_at"] == "2024-06-01T10:00:00+00:00"
+START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def test_pages_with_an_opaque_cursor_in_change_order(api, answer):
-    make_survey(api, "stay")
-    for hour in range(5):
-        answer("stay", hour, at(f"2024-06-01T1{hour}:00:00"))
-
-    first = api.get("/api/v1/responses?limit=2").get_json()
-    second = api.get(f"/api/v1/responses?limit=2&cursor={first['next_cursor']}")
-    third = api.get(
-        f"/api/v1/responses?limit=2&cursor={second.get_json()['next_cursor']}"
-    ).get_json()
-
-    assert [item["score"] for item in first["items"]] == [0, 1]
-    assert [item["score"] for item in second.get_json()["items"]] == [2, 3]
-    assert [item["score"] for item in third["items"]] == [4]
-    assert third["next_cursor"] is None
-
-
-def test_feed_filters_like_scores(api, answer):
-    make_survey(api, "stay")
-    make_survey(api, "desk", kind="csat")
-    answer("stay", 10, at("2024-06-01T10:00:00"), {"hotel": "hamburg"})
-    answer("stay", 0, at("2024-06-01T10:00:00"), {"hotel": "bonn"}, "sms")
-    answer("stay", 7, at("2024-07-01T10:00:00"), {"hotel": "hamburg"})
-    answer("desk", 5, at("2024-06-01T10:00:00"), {"hotel": "hamburg"})
-
-    def scores_of(query):
-        response = api.get(f"/api/v1/responses?{query}")
-        assert response.status_code == 200, response.get_json()
-        return sorted(item["score"] for item in response.get_json()["items"])
-
-    assert scores_of("property.hotel=hamburg") == [5, 7, 10]
-    assert scores_of("survey=stay&property.hotel=hamburg") == [7, 10]
-    assert scores_of("survey=stay&from=2024-06-01&to=2024-07-01") == [0, 10]
-    assert scores_of("channel=sms") == [0]
-    assert scores_of("kind=csat") == [5]
-    assert scores_of("touchpoint=post-stay") == [0, 5, 7, 10]
-
-
-def test_feed_refuses_a_bad_cursor_and_bad_filters(api):
-    make_survey(api, "stay")
-
-    for query, status in [
-        ("cursor=not-a-cursor", 400),
-        ("updated_since=yesterday", 422),
-        ("survey=nowhere", 404),
-        ("tz=Nowhere/City", 422),
-        ("limit=5000", 422),
-    ]:
-        response = api.get(f"/api/v1/responses?{query}")
-        assert response.status_code == status, query
-        assert set(response.get_json()["error"]) == {"code", "message", "details"}
-
-
-def test_csv_streams_neutralised_cells_and_the_external_id_only(api, answer, change):
-    make_survey(api, "stay")
-    comments = [
-        '=HYPERLINK("http://evil.example")',
-        "+49 call me",
-        "-2 for the breakfast",
-        "@SUM(A1)",
-        "\tindented",
-        "\rreturn",
-        'Très bien 👍, "merci"',
-    ]
-    for index, comment in enumerate(comments):
-        invitation = answer(
-            "stay",
-            index,
-            at(f"2024-06-01T1{index}:00:00"),
-            {"hotel": "=cmd"},
-            contact=f"ext-{index}",
+@pytest.fixture
+def answered(app, api):
+    """Seven answers, changed one minute apart, in a known order."""
+    create_survey(api)
+    invitations = []
+    for number in range(7):
+        invitation = trigger_link(
+            api,
+            "post-stay-nps",
+            f"guest-{number}",
+            properties={"hotel": "berlin-mitte"},
         )
-        change(invitation, index, at(f"2024-06-02T1{index}:00:00"), comment=comment)
-
-    response = api.get("/api/v1/responses.csv?survey=stay")
-    streamed = response.is_streamed
-    text = response.get_data(as_text=True)
-    rows = list(csv.reader(io.StringIO(text)))
-
-    assert response.status_code == 200
-    assert streamed
-    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert rows[0] == [
-        "id",
-        "survey",
-        "invitation_id",
-        "external_id",
-        "score",
-        "comment",
-        "channel",
-        "properties",
-        "answered_at",
-        "updated_at",
-    ]
-    assert len(rows) == 1 + len(comments)
-    assert [row[5] for row in rows[1:]] == [
-        '\'=HYPERLINK("http://evil.example")',
-        "'+49 call me",
-        "'-2 for the breakfast",
-        "'@SUM(A1)",
-        "'\tindented",
-        "'\rreturn",
-        'Très bien 👍, "merci"',
-    ]
-    assert [row[3] for row in rows[1:]] == [f"ext-{i}" for i in range(len(comments))]
-    assert rows[1][7] == '{"hotel": "=cmd"}'
-    assert "example.com" not in text
-    assert "+4915112345678" not in text
+        assert answer_page(api.client, invitation["url"], number, f"c{number}")
+        invitations.append(invitation)
+    with app.app_context():
+        ids = db.session.scalars(
+            select(Response.id).order_by(Response.invitation_id)
+        ).all()
+    for number, response_id in enumerate(ids):
+        stamp = START + timedelta(minutes=number)
+        set_columns(app, Response, response_id, answered_at=stamp, updated_at=stamp)
+    return invitations
 
 
-def test_csv_streams_more_than_one_page(api, answer, monkeypatch):
-    from feedback.api import responses
+def pages(api, query: str = "", limit: int = 3) -> list[list[dict]]:
+    """Follow next_cursor to the end and return every page."""
+    found = []
+    cursor = None
+    while True:
+        url = f"/api/v1/responses?limit={limit}{query}"
+        if cursor:
+            url += f"&cursor={cursor}"
+        result = api.get(url)
+        assert result.status_code == 200, result.json
+        found.append(result.json["items"])
+        cursor = result.json["next_cursor"]
+        if cursor is None:
+            return found
 
-    monkeypatch.setattr(responses, "CSV_PAGE", 2)
-    make_survey(api, "stay")
-    for minute in range(5):
-        answer("stay", 8, at(f"2024-06-01T10:0{minute}:00"))
 
-    rows = list(
-        csv.reader(io.StringIO(api.get("/api/v1/responses.csv").get_data(as_text=True)))
-    )
+def test_pages_cover_every_response_once(api, answered):
+    found = pages(api, limit=3)
 
-    assert len(rows) == 6
-    assert len({row[0] for row in rows[1:]}) == 5
+    assert [len(page) for page in found] == [3, 3, 1]
+    items = [item for page in found for item in page]
+    assert [item["comment"] for item in items] == [f"c{n}" for n in range(7)]
+    assert [item["invitation_id"] for item in items] == [i["id"] for i in answered]
+    assert len({item["id"] for item in items}) == 7
+
+
+def test_a_page_has_the_response_fields(api, answered):
+    item = api.get("/api/v1/responses?survey=post-stay-nps&limit=1").json["items"][0]
+
+    assert item == {
+        "id": item["id"],
+        "survey": "post-stay-nps",
+        "invitation_id": answered[0]["id"],
+        "external_id": "guest-0",
+        "score": 0,
+        "comment": "c0",
+        "channel": "web",
+        "properties": {"hotel": "berlin-mitte"},
+        "answered_at": "2024-03-01T12:00:00+00:00",
+        "updated_at": "2024-03-01T12:00:00+00:00",
+    }
+
+
+def test_exact_page_size_ends_with_no_cursor(api, answered):
+    result = api.get("/api/v1/responses?limit=7").json
+
+    assert len(result["items"]) == 7
+    assert result["next_cursor"] is None
+
+
+def test_since_filters_by_updated_at(api, answered):
+    since = (START + timedelta(minutes=4)).isoformat()
+
+    result = api.get("/api/v1/responses", query_string={"since": since}).json
+
+    assert [item["comment"] for item in result["items"]] == ["c4", "c5", "c6"]
+    later = api.get(
+        "/api/v1/responses", query_string={"since": "2024-03-01T13:06:00+01:00"}
+    ).json
+    assert [item["comment"] for item in later["items"]] == ["c6"]
+
+
+def test_a_changed_answer_moves_after_the_cursor(app, api, answered):
+    first = api.get("/api/v1/responses?limit=4").json
+    assert [item["comment"] for item in first["items"]] == ["c0", "c1", "c2", "c3"]
+
+    changed = answer_page(api.client, answered[1]["url"], 10, "changed")
+    assert changed.status_code == 200
+
+    rest = api.get(f"/api/v1/responses?limit=10&cursor={first['next_cursor']}").json
+    assert [item["comment"] for item in rest["items"]] == ["c4", "c5", "c6", "changed"]
+    moved = rest["items"][-1]
+    assert moved["invitation_id"] == answered[1]["id"]
+    assert moved["score"] == 10
+    assert moved["answered_at"] == "2024-03-01T12:01:00+00:00"
+    assert datetime.fromisoformat(moved["updated_at"]) > START + timedelta(days=1)
+
+
+def cursor_of(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "!!!",
+        "e30",
+        cursor_of(["2024-03-01T12:00:00", 1]),
+        cursor_of(["2024-03-01T12:00:00+00:00", 10**30]),
+        cursor_of(["2024-03-01T12:00:00+00:00", "1"]),
+        cursor_of(["yesterday", 1]),
+        cursor_of([1, 2]),
+        cursor_of({"id": 1}),
+        cursor_of(["2024-03-01T12:00:00+00:00", 1, 2]),
+    ],
+)
+def test_garbage_cursor_is_400(api, answered, cursor):
+    result = api.get(f"/api/v1/responses?cursor={cursor}")
+
+    error = assert_error(result, 400, "bad_request")
+    assert "cursor" in error["details"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=many", "limit"),
+        ("since=2024-03-01T12:00:00", "since"),
+        ("since=soon", "since"),
+    ],
+)
+def test_bad_query_is_422(api, query, field):
+    error = assert_error(api.get(f"/api/v1/responses?{query}"), 422, "invalid")
+
+    assert list(error["details"]) == [field]
+
+
+def test_unknown_survey_is_404(api):
+    assert_error(api.get("/api/v1/responses?survey=nope"), 404, "not_found")
+
+
+def test_every_time_has_an_explicit_offset(api, answered):
+    items = api.get("/api/v1/responses").json["items"]
+    invitation = api.get(f"/api/v1/invitations/{answered[0]['id']}").json
+    survey = api.get("/api/v1/surveys/post-stay-nps").json
+
+    stamps = [item[name] for item in items for name in ("answered_at", "updated_at")]
+    stamps += [invitation[name] for name in ("send_at", "expires_at", "created_at")]
+    stamps += [invitation["answered_at"], survey["created_at"], survey["updated_at"]]
+    for stamp in stamps:
+        assert stamp.endswith("+00:00"), stamp
+        assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0)

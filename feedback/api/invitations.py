@@ -9,6 +9,7 @@ from feedback.api.schemas import InvitationOutSchema
 from feedback.api.schemas import TriggerSchema
 from feedback.auth import require_api_key
 from feedback.errors import ApiError
+from feedback.models import MAX_ID
 from feedback.models import Invitation
 from feedback.models import db
 
@@ -54,7 +55,9 @@ class InvitationItem(MethodView):
     @blp.response(200, InvitationOutSchema)
     def get(self, invitation_id):
         """Show an invitation with its messages and their statuses."""
-        invitation = db.session.get(Invitation, invitation_id)
+        invitation = None
+        if invitation_id <= MAX_ID:
+            invitation = db.session.get(Invitation, invitation_id)
         if invitation is None:
             raise ApiError(404, f"There is no invitation {invitation_id}.")
         return dump(invitation)

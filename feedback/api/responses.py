@@ -24,6 +24,7 @@ from feedback.api.scores import property_filters
 from feedback.api.scores import selection_range
 from feedback.auth import require_api_key
 from feedback.errors import ApiError
+from feedback.models import MAX_ID
 from feedback.models import Response
 from feedback.models import db
 
@@ -56,10 +57,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, last_id = json.loads(base64.urlsafe_b64decode(padded))
-        moment = datetime.fromisoformat(stamp)
-        if moment.tzinfo is None:
-            raise ValueError(stamp)
-        return moment, int(last_id)
+        stamp = datetime.fromisoformat(stamp)
+        # Only cursors we made pass: an aware time and an id the database can hold.
+        if stamp.tzinfo is None or type(last_id) is not int:
+            raise ValueError("not a cursor of ours")
+        if not 0 < last_id <= MAX_ID:
+            raise ValueError("not a cursor of ours")
+        return stamp, last_id
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise ApiError(
             400,

@@ -4,6 +4,7 @@ import re
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from datetime import timedelta
 
 import phonenumbers
 from email_validator import EmailNotValidError
@@ -62,11 +63,19 @@ class Properties(fields.Dict):
 class AwareDateTime(fields.AwareDateTime):
     """An ISO 8601 time with its offset, kept in UTC."""
 
+    default_error_messages = {
+        "invalid": "Not an ISO 8601 time: use 2024-03-01T09:00:00+01:00.",
+        "invalid_awareness": "The time needs its offset, as in 2024-03-01T09:00:00Z.",
+    }
+
     def __init__(self, **kwargs):
         super().__init__(format="iso", default_timezone=None, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
 
 
 class SurveySchema(StrictSchema):
@@ -207,6 +216,12 @@ class TriggerSchema(StrictSchema):
     properties = Properties(load_default=dict)
     idempotency_key = fields.String(validate=validate.Length(1, 200))
 
+    @validates("send_at")
+    def _send_at(self, value, **_):
+        # The same horizon as delay_minutes; further out, the link's expiry overflows.
+        if value > datetime.now(UTC) + timedelta(minutes=MAX_DELAY_MINUTES):
+            raise ValidationError("send_at is more than a year ahead.")
+
     @validates_schema
     def _one_time(self, data, **_):
         if "delay_minutes" in data and "send_at" in data:
@@ -280,7 +295,10 @@ class LocalDateOrTime(fields.Field):
             ) from None
         if parsed.tzinfo is None:
             raise ValidationError("A time needs its offset, such as +00:00 or Z.")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
 
 
 GROUPS = ("survey", "touchpoint", "stage", "channel")

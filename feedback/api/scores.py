@@ -18,6 +18,7 @@ blp = Blueprint("scores", __name__, description="Score aggregation")
 blp.before_request(require_api_key)
 
 MAX_PROPERTY_VALUES = 100
+OUT_OF_RANGE = "That period reaches past the years a date can hold, 1 to 9999."
 
 
 def property_filters(args) -> dict[str, list[str]]:
@@ -51,10 +52,17 @@ def selection_range(query: dict, needs_range: bool = False) -> tuple:
         tz = periods.zone(query["tz"])
     except ValueError as error:
         raise ApiError(422, str(error), {"tz": [str(error)]}) from None
-    start = periods.instant(query["from_"], tz) if query.get("from_") else None
-    end = periods.instant(query["to"], tz) if query.get("to") else None
+    try:
+        start = periods.instant(query["from_"], tz) if query.get("from_") else None
+        end = periods.instant(query["to"], tz) if query.get("to") else None
+    except OverflowError:
+        raise ApiError(422, OUT_OF_RANGE, {"from": [OUT_OF_RANGE]}) from None
     if start is not None and end is not None and start >= end:
-        raise ApiError(422, "from must be before to.", {"to": ["Not after from."]})
+        raise ApiError(
+            422,
+            "Invalid request. to: from must be before to.",
+            {"to": ["from must be before to."]},
+        )
     if needs_range and (start is None or end is None):
         raise ApiError(
             422,
@@ -109,6 +117,8 @@ class Scores(MethodView):
             figures = scores.aggregate(selection, current_app.config["LOW_SAMPLE"])
         except ValueError as error:
             raise ApiError(422, str(error), {"interval": [str(error)]}) from None
+        except OverflowError:
+            raise ApiError(422, OUT_OF_RANGE, {"from": [OUT_OF_RANGE]}) from None
         result = {}
         if len(selection.surveys) == 1:
             result["survey"] = selection.surveys[0].key
