@@ -158,7 +158,7 @@ def start_sql(column, hours: int, dialect: str):
 
 
 def rebuild(survey: Survey) -> None:
-    """Recount a survey's hourly rows from its responses, in the open transaction."""
+    """Recount a survey's hour and day rows from its responses, in the transaction."""
     dialect = db.session.get_bind().dialect.name
     db.session.execute(delete(ScoreCount).where(ScoreCount.survey_id == survey.id))
     for segment in [WHOLE, *survey.segments]:

@@ -177,3 +177,24 @@ def test_concurrent_answers_to_one_link_keep_the_counts_exact(app, api):
     with app.app_context():
         assert db.session.scalar(sqlalchemy.text("SELECT count(*) FROM responses")) == 2
         assert _table() == _recount()
+
+
+def test_recount_command_repairs_counts_after_a_change_by_hand(app, api, answer):
+    make_survey(api, "stay", segments=["hotel"])
+    answer("stay", 10, START, {"hotel": "bonn"})
+    answer("stay", 3, START + timedelta(hours=5), {"hotel": "hamburg"})
+    with app.app_context():
+        # An operator's SQL, outside the service: the counts do not follow it.
+        db.session.execute(sqlalchemy.text("UPDATE responses SET score = 7"))
+        db.session.commit()
+        assert _table() != _recount()
+
+    result = app.test_cli_runner().invoke(args=["feedback", "recount-scores", "stay"])
+    unknown = app.test_cli_runner().invoke(args=["feedback", "recount-scores", "nope"])
+
+    assert result.exit_code == 0, result.output
+    assert "stay: recounted." in result.output
+    assert unknown.exit_code != 0
+    assert "No survey with key nope." in unknown.output
+    with app.app_context():
+        assert _table() == _recount()
