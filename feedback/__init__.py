@@ -42,7 +42,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _configure_logging(app.config["LOG_LEVEL"])
 
     from feedback import api
+    from feedback import assets
     from feedback import cli
+    from feedback import i18n
     from feedback import score_counts
     from feedback import survey_page
     from feedback.extensions import MIGRATE_OPTIONS
@@ -53,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), **MIGRATE_OPTIONS)
     csrf.init_app(app)
+    i18n.init_app(app, ROOT / "translations")
+    assets.init_app(app)
     api.init_app(app, csrf)
     app.register_blueprint(survey_page.bp)
     cli.init_app(app)

@@ -40,5 +40,5 @@ def require_api_key() -> None:
         raise ApiError(
             401,
             "That API key is not known. Create one with "
-            "'flask --app app feedback create-api-key NAME'.",
+            "'.venv/bin/flask --app app feedback create-api-key NAME'.",
         )

@@ -1,6 +1,7 @@
 """Command-line tasks under `flask --app app feedback ...`."""
 
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import run_simple
 
 from feedback import auth
@@ -19,6 +21,18 @@ from feedback.models import Survey
 from feedback.models import db
 
 logger = logging.getLogger(__name__)
+
+# A path segment of a token's length and alphabet: survey and opt-out links.
+TOKEN_SEGMENT = re.compile(r"/[A-Za-z0-9]{22}(?=[/?\s]|$)")
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """The development server's access log, without personal link tokens."""
+
+    def log_request(self, code="-", size="-"):
+        self.requestline = TOKEN_SEGMENT.sub("/<token>", self.requestline)
+        super().log_request(code, size)
+
 
 group = AppGroup("feedback", help="Run the delivery worker and manage API keys.")
 
@@ -100,7 +114,13 @@ def serve(host, port):
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        run_simple(
+            host,
+            port,
+            current_app._get_current_object(),
+            threaded=True,
+            request_handler=RedactingRequestHandler,
+        )
     finally:
         worker.terminate()
         try:

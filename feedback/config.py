@@ -1,5 +1,6 @@
 """Settings: defaults, then FEEDBACK_* environment variables, then checks."""
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -104,10 +105,18 @@ def _local_secret_key(instance_path: str) -> str:
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    # Written aside, then linked into place: when several processes start at once,
+    # one key wins and all of them read it.
+    draft = path.with_name(f".secret_key.{os.getpid()}")
+    draft.write_text(secrets.token_urlsafe(32))
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def _check(settings: dict) -> None:
@@ -158,8 +167,8 @@ def _check(settings: dict) -> None:
             "FEEDBACK_TWILIO_API_URL must be an http(s) URL, not"
             f" {settings['TWILIO_API_URL']!r}"
         )
-    for key in ("SMTP_PORT", "WORKER_BATCH_SIZE", "COMMENT_MAX_LENGTH", "LOW_SAMPLE"):
-        if settings[key] <= 0:
+    for key, kind in TYPED.items():
+        if kind is not bool and not 0 < settings[key] < math.inf:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
     if settings["SMTP_PORT"] > 65535:
         raise ConfigError(f"{PREFIX}SMTP_PORT must be a port from 1 to 65535")

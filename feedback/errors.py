@@ -50,7 +50,7 @@ def error_response(status: int, message: str, details=None, code: str = ""):
 
 def wants_html() -> bool:
     """Pages for people answer errors in HTML; everything else gets JSON."""
-    return request.blueprint in ("survey_page",)
+    return request.blueprint == "survey_page" or request.path.startswith("/s/")
 
 
 def handle_http_exception(error: HTTPException):

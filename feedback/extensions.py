@@ -1,19 +1,9 @@
 """Extensions, created unbound and joined to the app in the factory."""
 
 from flask_migrate import Migrate
-from flask_smorest import Api as SmorestApi
 from flask_wtf import CSRFProtect
 
-from feedback import errors
 from feedback.models import UTCDateTime
-
-
-class Api(SmorestApi):
-    """flask-smorest, answering errors in the service's one JSON shape."""
-
-    def _register_error_handlers(self):
-        errors.register(self._app)
-
 
 migrate = Migrate()
 csrf = CSRFProtect()

@@ -132,8 +132,12 @@ class Survey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(8))
+    # question and follow_up hold the text in the survey's own language; a survey
+    # given in several languages also keeps them all, as {language tag: text}.
     question: Mapped[str] = mapped_column(Text)
+    question_translations: Mapped[dict | None]
     follow_up: Mapped[str | None] = mapped_column(Text)
+    follow_up_translations: Mapped[dict | None]
     touchpoint: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(16))
     locale: Mapped[str] = mapped_column(String(16), default="en")

@@ -70,6 +70,9 @@ def choose_surveys(
     keys, kind, touchpoint, stage, allow_mixed: bool = False
 ) -> tuple[str | None, list[Survey]]:
     """The surveys a request names, and their one kind; 4xx when that is unclear."""
+    if keys is not None and not keys:
+        # survey= with nothing after it names a survey, the one with an empty key.
+        raise ApiError(404, "There is no survey with key ''.", {"survey": ["Empty."]})
     if not (keys or kind or touchpoint or stage):
         raise ApiError(
             422,

@@ -4,9 +4,14 @@ import logging
 
 from flask import Blueprint
 from flask import current_app
+from flask import g
 from flask import render_template
 from flask import request
+from flask_babel import format_number
+from flask_babel import gettext
+from flask_babel import ngettext
 
+from feedback import i18n
 from feedback import invitations
 from feedback import metrics
 from feedback import responses
@@ -17,6 +22,7 @@ from feedback.models import utcnow
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("survey_page", __name__)
+PREFIX = "/s/"
 
 ANSWERABLE = ("scheduled", "sent", "opened", "answered")
 SECURITY_HEADERS = {
@@ -30,21 +36,34 @@ SECURITY_HEADERS = {
 }
 
 
-@bp.after_request
+@bp.after_app_request
 def _headers(response):
-    response.headers.update(SECURITY_HEADERS)
+    # Also on the error pages of paths under /s/ that match no route.
+    if request.path.startswith(PREFIX):
+        response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def _open_invitation(token: str):
-    invitation = invitations.find_by_token(token)
+@bp.url_value_preprocessor
+def _open_invitation(_endpoint, values):
+    # Found before the CSRF check runs, so that even its error page, like every
+    # page from here on, speaks the contact's language and time zone.
+    invitation = invitations.find_by_token((values or {}).get("token", ""))
     now = utcnow()
     if invitation is None or invitation.current_status(now) not in ANSWERABLE:
-        return None
+        return
     # An answer can change only while the link is valid, answered or not.
     if now >= invitation.expires_at:
-        return None
-    return invitation
+        return
+    g.invitation = invitation
+
+
+def _texts(survey) -> dict:
+    candidates = i18n.request_candidates()
+    return {
+        "question": i18n.survey_text(survey, "question", candidates),
+        "follow_up": i18n.survey_text(survey, "follow_up", candidates),
+    }
 
 
 def _unavailable():
@@ -67,6 +86,7 @@ def _render_form(invitation, selected, comment, errors, status=200):
         render_template(
             "survey/page.html",
             survey=invitation.survey,
+            **_texts(invitation.survey),
             scale=scale,
             selected=selected,
             comment=comment or "",
@@ -80,7 +100,7 @@ def _render_form(invitation, selected, comment, errors, status=200):
 @bp.get("/s/<token>")
 def show(token):
     """Show the question; ?score=N pre-selects N. Nothing is recorded."""
-    invitation = _open_invitation(token)
+    invitation = g.get("invitation")
     if invitation is None:
         return _unavailable()
     scale = metrics.SCALES[invitation.survey.kind]
@@ -95,24 +115,38 @@ def show(token):
 @bp.post("/s/<token>")
 def answer(token):
     """Store the answer, or show the form again with what is wrong."""
-    invitation = _open_invitation(token)
+    invitation = g.get("invitation")
     if invitation is None:
         return _unavailable()
     scale = metrics.SCALES[invitation.survey.kind]
-    raw_score = request.form.get("score")
+    given = request.form.getlist("score")
+    # One score a form: a doctored form with two is not one answer.
+    raw_score = given[0] if len(given) == 1 else ("" if not given else "?")
     comment = responses.clean_comment(request.form.get("comment"))
     errors = {}
     score = _parse_score(raw_score, scale)
     if score is None:
         errors["score"] = (
-            f"Choose a score from {scale.low} to {scale.high}."
+            gettext(
+                "Choose a score from %(low)s to %(high)s.",
+                low=scale.low,
+                high=scale.high,
+            )
             if raw_score
-            else "Choose a score before sending."
+            else gettext("Choose a score before sending.")
         )
     limit = current_app.config["COMMENT_MAX_LENGTH"]
+    # Counted in characters (Unicode code points), the unit the error names, not in
+    # bytes or in the UTF-16 units a browser's maxlength would count.
     if comment is not None and len(comment) > limit:
-        errors["comment"] = (
-            f"Your comment has {len(comment)} characters; the limit is {limit}."
+        errors["comment"] = ngettext(
+            "Your comment has %(count)s characters; the limit is %(limit)s"
+            " character. Please shorten it.",
+            "Your comment has %(count)s characters; the limit is %(limit)s"
+            " characters. Please shorten it.",
+            limit,
+            count=format_number(len(comment)),
+            limit=format_number(limit),
         )
     if errors:
         return _render_form(invitation, score, comment, errors, 400)
@@ -121,6 +155,9 @@ def answer(token):
     return render_template(
         "survey/thanks.html",
         survey=invitation.survey,
+        **_texts(invitation.survey),
+        score=score,
         token=token,
+        lang_query=i18n.requested_language(),
         expires_at=invitation.expires_at,
     )

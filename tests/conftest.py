@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 
 import pytest
 import sqlalchemy
@@ -17,6 +18,18 @@ POSTGRES_URL = os.environ.get(
     "FEEDBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("FEEDBACK_REQUIRE_POSTGRES") == "1"
+CHROMIUM = os.environ.get("FEEDBACK_TEST_CHROMIUM", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("FEEDBACK_REQUIRE_BROWSER") == "1"
+# Chromium reaches for its vendor's services at start; these keep it on loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BASE_URL = "https://feedback.example.com"
 
 
@@ -58,6 +71,32 @@ def database_url(request, tmp_path_factory):
         upgrade()
         db.engine.dispose()
     return url
+
+
+def browser_missing(reason: str) -> None:
+    """Skip a browser test that cannot run, or fail it where it must run."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"browser tests are required but cannot run: {reason}")
+    pytest.skip(f"{reason}; FEEDBACK_REQUIRE_BROWSER=1 makes this a failure")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test; Playwright runs one at a time."""
+    if not shutil.which(CHROMIUM):
+        browser_missing(
+            f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_missing("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -167,6 +206,26 @@ def csrf_from(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def new_invitation(api, survey: dict, contact: dict | None = None, **trigger):
+    """Create the survey unless it exists, then a link invitation; return its JSON."""
+    if api.get(f"/api/v1/surveys/{survey['key']}").status_code == 404:
+        created = api.post("/api/v1/surveys", json=survey)
+        assert created.status_code == 201, created.json
+    body = {
+        "survey": survey["key"],
+        "contact": contact or {"email": "guest@example.com"},
+        "channel": "link",
+        **trigger,
+    }
+    response = api.post("/api/v1/invitations", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def page_path(invitation: dict) -> str:
+    return "/s/" + token_from(invitation["url"])
 
 
 def create_survey(api, **changes) -> dict:

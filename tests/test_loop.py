@@ -8,24 +8,10 @@ import pytest
 from feedback.delivery import worker
 from tests.conftest import BASE_URL
 from tests.conftest import ApiClient
-from tests.conftest import csrf_from
+from tests.conftest import answer_page
 from tests.servers import ACCOUNT_SID
 from tests.servers import AUTH_TOKEN
 from tests.servers import TWILIO_FROM
-
-
-def answer(client, url: str, score: int, comment: str = ""):
-    path = url.removeprefix(BASE_URL)
-    page = client.get(path)
-    assert page.status_code == 200
-    return client.post(
-        path,
-        data={
-            "score": str(score),
-            "comment": comment,
-            "csrf_token": csrf_from(page.text),
-        },
-    )
 
 
 def test_email_loop(make_app, smtp_server, survey_data):
@@ -63,7 +49,7 @@ def test_email_loop(make_app, smtp_server, survey_data):
     assert links == [trigger.json["url"]]
     assert "Zoë Müller" in str(message["To"])
 
-    assert answer(client, links[0], 10, "Lovely breakfast").status_code == 200
+    assert answer_page(client, links[0], 10, "Lovely breakfast").status_code == 200
     score = api.get(f"/api/v1/scores?survey={survey_data['key']}").json
     assert (score["n"], score["promoters"], score["score"]) == (1, 1, 100.0)
     feed = api.get(f"/api/v1/responses?survey={survey_data['key']}").json
@@ -119,7 +105,7 @@ def test_sms_loop(make_app, twilio_api, survey_data):
     assert message["status"] == "queued"
     assert invitation["status"] == "sent"
 
-    assert answer(client, trigger.json["url"], 4).status_code == 200
+    assert answer_page(client, trigger.json["url"], 4).status_code == 200
     score = api.get("/api/v1/scores?survey=interview-csat").json
     assert (score["n"], score["satisfied"], score["score"]) == (1, 1, 100.0)
 

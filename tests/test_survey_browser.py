@@ -1,12 +1,9 @@
 """The survey page in a real browser: a phone-sized Chromium without JavaScript."""
 
-import os
-import shutil
 import threading
 
 import pytest
 from playwright.sync_api import expect
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -18,17 +15,6 @@ from tests.conftest import create_survey
 from tests.conftest import trigger_link
 from tests.servers import free_port
 
-CHROMIUM = os.environ.get("FEEDBACK_TEST_CHROMIUM", "/usr/bin/chromium")
-REQUIRE_BROWSER = os.environ.get("FEEDBACK_REQUIRE_BROWSER") == "1"
-# Chromium reaches for its vendor's services at start; this keeps it on loopback.
-QUIET = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 3,
@@ -37,19 +23,6 @@ PHONE = {
     "java_script_enabled": False,
 }
 SELECTED_BLUE = "rgb(11, 83, 148)"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM):
-        reason = f"Chromium is not installed at {CHROMIUM}"
-        if REQUIRE_BROWSER:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

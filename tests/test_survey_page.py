@@ -164,10 +164,12 @@ def test_missing_score_is_400(app, client, invitation):
     assert responses(app) == []
 
 
-def test_comment_limit_matches_the_textarea(app, client, invitation):
+def test_comment_limit_is_stated_and_counted_in_characters(app, client, invitation):
     page = client.get(path_of(invitation))
-    (maxlength,) = re.findall(r'<textarea[^>]* maxlength="(\d+)"', page.text)
-    assert maxlength == "2000"
+    # The browser stops where the server would refuse (never later: it counts
+    # UTF-16 units, so an emoji takes two of its places).
+    assert 'maxlength="2000"' in page.text
+    assert "Optional, up to 2,000 characters." in page.text
     token = csrf_from(page.text)
 
     too_long = client.post(
@@ -175,7 +177,9 @@ def test_comment_limit_matches_the_textarea(app, client, invitation):
         data={"score": "8", "comment": "é" * 2001, "csrf_token": token},
     )
     assert too_long.status_code == 400
-    assert "2001" in too_long.text and "2000" in too_long.text
+    assert "Your comment has 2,001 characters; the limit is 2,000 characters." in (
+        too_long.text
+    )
     assert responses(app) == []
 
     at_limit = client.post(

@@ -1,6 +1,19 @@
 """The JSON API under /api/v1: surveys, invitations, scores and responses."""
 
-from feedback.extensions import Api
+import flask_smorest
+
+from feedback import errors
+from feedback.api.schemas import ErrorSchema
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest, answering errors in the service's one JSON shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        errors.register(self._app)
+
 
 BEARER = {"type": "http", "scheme": "bearer"}
 

@@ -2,19 +2,26 @@
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from feedback import invitations
+from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import InvitationOutSchema
 from feedback.api.schemas import TriggerSchema
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import MAX_ID
 from feedback.models import Invitation
 from feedback.models import db
 
 blp = Blueprint("invitations", __name__, description="Personal survey invitations")
-blp.before_request(require_api_key)
+
+
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "Makes a retry safe: the same key and body answer the same "
+    "invitation and send nothing again; the same key with another body is a 409.",
+}
 
 
 def dump(invitation: Invitation) -> Invitation:
@@ -24,6 +31,7 @@ def dump(invitation: Invitation) -> Invitation:
 
 @blp.route("/invitations")
 class Invitations(MethodView):
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(TriggerSchema)
     @blp.response(201, InvitationOutSchema)
     @blp.alt_response(

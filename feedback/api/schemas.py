@@ -1,9 +1,12 @@
 """Marshmallow schemas of the API: what comes in, what goes out, and the OpenAPI."""
 
 import re
+import unicodedata
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from datetime import time
 from datetime import timedelta
 
 import phonenumbers
@@ -14,6 +17,7 @@ from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import post_load
+from marshmallow import pre_load
 from marshmallow import validate
 from marshmallow import validates
 from marshmallow import validates_schema
@@ -30,15 +34,53 @@ LOCALE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 MAX_DELAY_MINUTES = 60 * 24 * 365
 
 
+def text_problem(value) -> str | None:
+    """Say what makes a text unstorable: a NUL, or half of a surrogate pair."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "contains a lone surrogate, which is not text"
+    return None
+
+
+def _check_texts(value, path: str) -> None:
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValidationError(f"{path or 'value'} {problem}.", path or "_schema")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_texts(key, path)
+            _check_texts(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_texts(item, path)
+
+
 class StrictSchema(Schema):
     """Unknown fields are an error, so a typo never passes silently."""
+
+    @pre_load
+    def _texts(self, data, **_):
+        # Neither database stores these the same way, and PostgreSQL refuses NUL.
+        _check_texts(data, "")
+        return data
+
+
+class QuerySchema(StrictSchema):
+    """Query strings: other parameters are ignored, texts are checked."""
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 class Properties(fields.Dict):
     """Free context such as hotel or job id: short keys, scalar values."""
 
     def __init__(self, **kwargs):
-        super().__init__(keys=fields.String(), values=fields.Raw(), **kwargs)
+        super().__init__(
+            keys=fields.String(), values=fields.Raw(allow_none=True), **kwargs
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -78,6 +120,94 @@ class AwareDateTime(fields.AwareDateTime):
             raise ValidationError(f"{value!r} is out of range.") from None
 
 
+class DateOrDateTime(fields.Field):
+    """A date (midnight UTC) or an ISO 8601 time with offset, as a UTC datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Give a date (2024-03-01) or a time with offset.")
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(), UTC)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{value!r} is not a date (2024-03-01) or a time with offset"
+                " (2024-03-01T09:00:00+00:00)."
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValidationError("A time needs its offset, such as +00:00 or Z.")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
+
+
+class TextByLanguage(fields.Field):
+    """One text, or the same text per language: {"en": "...", "de": "..."}."""
+
+    def __init__(self, max_length: int, allow_empty: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.allow_empty = allow_empty
+        self.metadata.setdefault(
+            "description",
+            "A string, or an object of language tag to string such as"
+            ' {"en": "...", "de": "..."}.',
+        )
+        text = {"type": "string", "maxLength": max_length}
+        self.metadata.setdefault(
+            "oneOf",
+            [
+                text,
+                {"type": "object", "additionalProperties": text, "minProperties": 1},
+            ],
+        )
+
+    def _text(self, value, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{where} must be a non-empty string.")
+        if len(value) > self.max_length:
+            raise ValidationError(
+                f"{where} has {len(value)} characters; the limit is {self.max_length}."
+            )
+        return value
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            if value == "" and self.allow_empty:
+                return value
+            return self._text(value, "The text")
+        if not value:
+            raise ValidationError('Give at least one language, such as {"en": "..."}.')
+        if len(value) > 50:
+            raise ValidationError("At most 50 languages.")
+        texts = {}
+        for tag, text in value.items():
+            if not isinstance(tag, str) or not LOCALE.match(tag.lower()):
+                raise ValidationError(
+                    f"{tag!r} is not a language tag; use one such as en or de-CH."
+                )
+            spelled = language_tag(tag)
+            if spelled in texts:
+                raise ValidationError(f"The language {spelled} is given twice.")
+            texts[spelled] = self._text(text, f"The {spelled} text")
+        return texts
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        translations = getattr(obj, f"{attr}_translations", None)
+        return dict(translations) if translations else value
+
+
+def language_tag(tag: str) -> str:
+    """de_ch as de-CH: the language in lower case, a region in capitals."""
+    language, *rest = tag.replace("_", "-").split("-")
+    parts = [language.lower()]
+    for part in rest:
+        parts.append(part.upper() if len(part) == 2 else part.lower())
+    return "-".join(parts)
+
+
 class SurveySchema(StrictSchema):
     key = fields.String(
         required=True,
@@ -87,8 +217,10 @@ class SurveySchema(StrictSchema):
         metadata={"example": "post-stay-nps"},
     )
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    question = fields.String(required=True, validate=validate.Length(1, 500))
-    follow_up = fields.String(allow_none=True, validate=validate.Length(max=500))
+    question = TextByLanguage(
+        500, required=True, metadata={"example": {"en": "How likely...?"}}
+    )
+    follow_up = TextByLanguage(500, allow_empty=True, allow_none=True)
     touchpoint = fields.String(
         required=True,
         validate=validate.Regexp(SLUG, error="Use a label such as post-stay."),
@@ -100,7 +232,9 @@ class SurveySchema(StrictSchema):
             LOCALE, error="Use a language tag such as en or de-CH."
         ),
     )
-    link_ttl_days = fields.Integer(load_default=14, validate=validate.Range(1, 365))
+    link_ttl_days = fields.Integer(
+        load_default=14, strict=True, validate=validate.Range(1, 365)
+    )
     segments = fields.List(
         fields.String(
             validate=validate.Regexp(
@@ -152,9 +286,16 @@ class ContactSchema(StrictSchema):
     def _email(self, value, **_):
         if value is not None:
             try:
-                validate_email(value, check_deliverability=False)
+                validate_email(value, check_deliverability=False, allow_smtputf8=False)
             except EmailNotValidError as error:
                 raise ValidationError(str(error)) from None
+
+    @validates("name")
+    def _name(self, value, **_):
+        if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValidationError(
+                "A name cannot hold line breaks or control characters."
+            )
 
     @validates("timezone")
     def _timezone(self, value, **_):
@@ -168,7 +309,7 @@ class ContactSchema(StrictSchema):
     def normalise(self, data, **_):
         if data.get("email"):
             data["email"] = validate_email(
-                data["email"], check_deliverability=False
+                data["email"], check_deliverability=False, allow_smtputf8=False
             ).normalized
         region = data.pop("region", None)
         if data.get("phone"):
@@ -211,7 +352,9 @@ class TriggerSchema(StrictSchema):
     survey = fields.String(required=True, metadata={"example": "post-stay-nps"})
     contact = fields.Nested(ContactSchema, required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    delay_minutes = fields.Integer(validate=validate.Range(0, MAX_DELAY_MINUTES))
+    delay_minutes = fields.Integer(
+        strict=True, validate=validate.Range(0, MAX_DELAY_MINUTES)
+    )
     send_at = AwareDateTime()
     properties = Properties(load_default=dict)
     idempotency_key = fields.String(validate=validate.Length(1, 200))
@@ -304,11 +447,8 @@ class LocalDateOrTime(fields.Field):
 GROUPS = ("survey", "touchpoint", "stage", "channel")
 
 
-class AnswerFilterSchema(Schema):
+class AnswerFilterSchema(QuerySchema):
     """Which answers: surveys, channel, period and time zone; property.NAME too."""
-
-    class Meta:
-        unknown = EXCLUDE
 
     survey = KeyList(
         validate=validate.Length(max=100),
@@ -404,10 +544,10 @@ class ScoreSchema(ComparedSchema):
 
 
 class ResponseQuerySchema(AnswerFilterSchema):
-    updated_since = AwareDateTime(
+    updated_since = DateOrDateTime(
         metadata={"description": "Only answers stored or changed at or after this."}
     )
-    since = AwareDateTime(metadata={"description": "Older name of updated_since."})
+    since = DateOrDateTime(metadata={"description": "Older name of updated_since."})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.String()
 
@@ -432,3 +572,15 @@ class ResponsePageSchema(Schema):
 
 class SurveyListSchema(Schema):
     items = fields.List(fields.Nested(SurveySchema))
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(metadata={"example": "invalid"})
+    message = fields.String(metadata={"example": "Invalid request. channel: ..."})
+    details = fields.Raw(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """The one error shape of every API answer that is not a success."""
+
+    error = fields.Nested(ErrorBodySchema)

@@ -4,18 +4,16 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from feedback import periods
 from feedback import properties
 from feedback import scores
+from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import ScoreQuerySchema
 from feedback.api.schemas import ScoreSchema
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 
 blp = Blueprint("scores", __name__, description="Score aggregation")
-blp.before_request(require_api_key)
 
 MAX_PROPERTY_VALUES = 100
 OUT_OF_RANGE = "That period reaches past the years a date can hold, 1 to 9999."

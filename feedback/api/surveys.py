@@ -1,30 +1,45 @@
 """Surveys: what is asked, of which kind, at which touchpoint."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from feedback import i18n
 from feedback import score_counts
+from feedback.api.blueprint import Blueprint
+from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
 from feedback.api.schemas import SurveyPatchSchema
 from feedback.api.schemas import SurveySchema
-from feedback.auth import require_api_key
 from feedback.errors import ApiError
 from feedback.models import Response
 from feedback.models import Survey
 from feedback.models import db
 
 blp = Blueprint("surveys", __name__, description="Surveys and their questions")
-blp.before_request(require_api_key)
+
+TEXT_FIELDS = ("question", "follow_up")
 
 
 def get_survey(key: str) -> Survey:
-    survey = db.session.scalar(select(Survey).where(Survey.key == key))
+    survey = None
+    if SLUG.match(key):
+        survey = db.session.scalar(select(Survey).where(Survey.key == key))
     if survey is None:
         raise ApiError(404, f"There is no survey with key {key!r}.")
     return survey
+
+
+def apply(survey: Survey, data: dict) -> None:
+    """Set the given fields; a text given per language also sets the plain one."""
+    texts = {name: data.pop(name) for name in TEXT_FIELDS if name in data}
+    for name, value in data.items():
+        setattr(survey, name, value)
+    for name, value in texts.items():
+        i18n.store_text(survey, name, value)
+    if "locale" in data:
+        i18n.refresh_default_texts(survey)
 
 
 @blp.route("/surveys")
@@ -38,7 +53,8 @@ class Surveys(MethodView):
     @blp.response(201, SurveySchema)
     def post(self, data):
         """Create a survey."""
-        survey = Survey(**data)
+        survey = Survey()
+        apply(survey, data)
         db.session.add(survey)
         try:
             db.session.commit()
@@ -84,8 +100,7 @@ class SurveyItem(MethodView):
                     {"kind": ["Survey has responses."]},
                 )
         recount = "segments" in data and data["segments"] != survey.segments
-        for name, value in data.items():
-            setattr(survey, name, value)
+        apply(survey, data)
         if recount:
             db.session.flush()
             score_counts.rebuild(survey)

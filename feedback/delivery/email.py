@@ -25,7 +25,9 @@ def build(
     message = EmailMessage()
     from_name, from_address = parseaddr(config["EMAIL_FROM"])
     message["From"] = Address(display_name=from_name, addr_spec=from_address)
-    message["To"] = Address(display_name=to_name or "", addr_spec=to_address)
+    message["To"] = Address(
+        display_name=to_name or "", addr_spec=ascii_address(to_address)
+    )
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
@@ -35,6 +37,12 @@ def build(
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
+
+
+def ascii_address(address: str) -> str:
+    """The address with its domain in IDNA form, as every SMTP server takes it."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 def send(config: dict, message_id: int, message: EmailMessage) -> Sent:

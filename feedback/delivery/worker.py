@@ -98,10 +98,16 @@ def deliver(message_id: int, worker: str) -> str:
         db.session.commit()
         return "cancelled"
 
-    if message.channel == "email":
-        payload = compose.email_message(config, message)
-    else:
-        payload = compose.sms_body(message)
+    try:
+        if message.channel == "email":
+            payload = compose.email_message(config, message)
+        else:
+            payload = compose.sms_body(message)
+    except Exception as error:
+        # A message that cannot be built never will be: fail it, keep the batch going.
+        logger.exception("message could not be composed message=%s", message.id)
+        message.attempts += 1
+        return _failed(message, DeliveryError("permanent", f"cannot compose: {error}"))
     # Committed before the request goes out: if this process dies now, nobody
     # sends the message again on a guess.
     message.attempts += 1
@@ -182,7 +188,12 @@ def run_once(worker: str | None = None) -> int:
         if not ids:
             return handled
         for message_id in ids:
-            deliver(message_id, worker)
+            try:
+                deliver(message_id, worker)
+            except Exception:
+                # The claim lapses and another pass decides; the rest still go out.
+                db.session.rollback()
+                logger.exception("message delivery failed message=%s", message_id)
             handled += 1
 
 

@@ -1,8 +1,8 @@
 """Add survey segments and hourly and daily score counts
 
-Revision ID: 28dbd7682a86
-Revises: f09b3c6e58f0
-Create Date: 2026-12-04 08:05:18.572891
+Revision ID: bbc4a22a80d3
+Revises: edccc33e7768
+Create Date: 2026-12-04 08:51:16.942286
 
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '28dbd7682a86'
-down_revision = 'f09b3c6e58f0'
+revision = 'bbc4a22a80d3'
+down_revision = 'edccc33e7768'
 branch_labels = None
 depends_on = None
 
