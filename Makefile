@@ -1,4 +1,6 @@
-# Two commands: `make run` starts the service, `make test` runs every check.
+# `make run` starts the service, `make test` runs every check, `make bench` times
+# the scores endpoint on synthetic data in the configured database (it replaces
+# that data: point FEEDBACK_DATABASE_URL at a scratch database).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -49,6 +51,10 @@ test: $(VENV)/.installed translations
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(FLASK) db upgrade
+	$(BIN)/python -m feedback.bench $(BENCH_ARGS)
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .

@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from feedback import assets
     from feedback import cli
     from feedback import i18n
+    from feedback import score_counts
     from feedback import survey_page
     from feedback import unsubscribe
     from feedback import webhooks
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     cli.init_app(app)
+    score_counts.init_app(app)
     return app
 
 

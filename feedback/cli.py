@@ -10,11 +10,15 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import run_simple
 
 from feedback import auth
+from feedback import score_counts
 from feedback.delivery import worker as delivery_worker
+from feedback.models import Survey
+from feedback.models import db
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,27 @@ def worker_command(once):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     delivery_worker.run_forever(stop=lambda: bool(stopping))
+
+
+@group.command("recount-scores")
+@click.argument("survey_keys", nargs=-1)
+def recount_scores(survey_keys):
+    """Recount the score counts of the surveys named (all when none) from responses."""
+    statement = select(Survey).order_by(Survey.key)
+    if survey_keys:
+        statement = statement.where(Survey.key.in_(survey_keys))
+    surveys = db.session.scalars(statement).all()
+    missing = sorted(set(survey_keys) - {survey.key for survey in surveys})
+    if missing:
+        raise click.ClickException(f"No survey with key {', '.join(missing)}.")
+    for survey in surveys:
+        # One survey per transaction: answers to the others keep flowing meanwhile.
+        db.session.scalar(
+            select(Survey.id).where(Survey.id == survey.id).with_for_update()
+        )
+        score_counts.rebuild(survey)
+        db.session.commit()
+        click.echo(f"{survey.key}: recounted.")
 
 
 @group.command("create-api-key")

@@ -35,6 +35,7 @@ DEFAULTS = {
     "THROTTLE_DAYS": 30,
     "SMS_RATE": 1.0,
     "EMAIL_RATE": 10.0,
+    "LOW_SAMPLE": 30,
     "LOG_LEVEL": "INFO",
 }
 
@@ -51,6 +52,7 @@ TYPED = {
     "THROTTLE_DAYS": int,
     "SMS_RATE": float,
     "EMAIL_RATE": float,
+    "LOW_SAMPLE": int,
 }
 
 PREFIX = "FEEDBACK_"
@@ -175,8 +177,10 @@ def _check(settings: dict) -> None:
         )
     for key, kind in TYPED.items():
         if key == "THROTTLE_DAYS":
-            continue
-        if kind is not bool and not 0 < settings[key] < math.inf:
+            # Zero is allowed: it turns throttling off.
+            if settings[key] < 0:
+                raise ConfigError(f"{PREFIX}{key} must be 0 or more")
+        elif kind is not bool and not 0 < settings[key] < math.inf:
             raise ConfigError(f"{PREFIX}{key} must be a positive number")
     if settings["SMTP_PORT"] > 65535:
         raise ConfigError(f"{PREFIX}SMTP_PORT must be a port from 1 to 65535")

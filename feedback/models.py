@@ -154,6 +154,8 @@ class Survey(db.Model):
     # None: the global FEEDBACK_THROTTLE_DAYS; 0: no throttling for this survey.
     throttle_days: Mapped[int | None]
     reminder_after_hours: Mapped[int | None]
+    # Property names (such as hotel) whose hourly counts are kept for grouping.
+    segments: Mapped[list] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -256,17 +258,55 @@ class Response(db.Model):
     invitation_id: Mapped[int] = mapped_column(
         ForeignKey("invitations.id"), unique=True
     )
-    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    # Active history keeps the old value of what places an answer in the score
+    # counts, so a change moves it out of the right row.
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id"), active_history=True
+    )
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
-    score: Mapped[int]
+    score: Mapped[int] = mapped_column(active_history=True)
     comment: Mapped[str | None] = mapped_column(Text)
-    channel: Mapped[str] = mapped_column(String(8))
-    properties: Mapped[dict] = mapped_column(default=dict)
-    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(8), active_history=True)
+    properties: Mapped[dict] = mapped_column(default=dict, active_history=True)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     survey: Mapped[Survey] = relationship(lazy="joined")
     contact: Mapped[Contact] = relationship(lazy="joined")
+
+
+SCORE_COLUMNS = tuple(f"s{value}" for value in range(11))
+
+
+class ScoreCount(db.Model):
+    """Answers per survey, UTC hour or day, channel and score, whole and by segment.
+
+    Each answer counts in an hour row (hours 1) and a UTC day row (hours 24). The
+    rows with segment "" count every answer once; for each property a survey
+    declares as a segment there are more rows, where value is "" for an answer
+    without that property and "=" followed by its text otherwise.
+    """
+
+    __tablename__ = "score_counts"
+
+    # The key's order serves the queries: a survey, a segment, a span, its starts.
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hours: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    starts_at: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(String(501), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    s0: Mapped[int] = mapped_column(default=0, server_default="0")
+    s1: Mapped[int] = mapped_column(default=0, server_default="0")
+    s2: Mapped[int] = mapped_column(default=0, server_default="0")
+    s3: Mapped[int] = mapped_column(default=0, server_default="0")
+    s4: Mapped[int] = mapped_column(default=0, server_default="0")
+    s5: Mapped[int] = mapped_column(default=0, server_default="0")
+    s6: Mapped[int] = mapped_column(default=0, server_default="0")
+    s7: Mapped[int] = mapped_column(default=0, server_default="0")
+    s8: Mapped[int] = mapped_column(default=0, server_default="0")
+    s9: Mapped[int] = mapped_column(default=0, server_default="0")
+    s10: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(db.Model):

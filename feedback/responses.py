@@ -51,6 +51,7 @@ def record(invitation: Invitation, score: int, comment: str | None, channel: str
 
     invitation.status = "answered"
     invitation.answered_at = invitation.answered_at or now
+    # The flush moves the answer in the score counts, in this same transaction.
     reminders.cancel_open(invitation, "answered", now, purpose="reminder")
     db.session.commit()
     logger.info(
@@ -68,6 +69,8 @@ def _locked_response(invitation_id: int) -> Response | None:
         select(Response)
         .where(Response.invitation_id == invitation_id)
         .with_for_update(of=Response)
+        # The row as it is now, under the lock, not as this session last saw it.
+        .execution_options(populate_existing=True)
     )
 
 

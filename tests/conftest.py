@@ -320,3 +320,78 @@ def assert_error(response, status: int, code: str) -> dict:
     assert error["code"] == code
     assert error["message"]
     return error
+
+
+@pytest.fixture
+def answer(app, monkeypatch):
+    """Store an answer at a given time through the real storing code."""
+    from datetime import timedelta
+
+    from feedback import responses
+    from feedback import tokens
+    from feedback.models import Contact
+    from feedback.models import Invitation
+    from feedback.models import Survey
+
+    made = []
+
+    def store(survey_key, score, at, properties=None, channel="web", contact=None):
+        monkeypatch.setattr(responses, "utcnow", lambda: at)
+        with app.app_context():
+            survey = db.session.scalar(
+                sqlalchemy.select(Survey).where(Survey.key == survey_key)
+            )
+            person = Contact(
+                external_id=contact or f"guest-{len(made)}",
+                email=f"guest{len(made)}@example.com",
+                phone="+4915112345678",
+                properties={},
+            )
+            nonce = tokens.new_nonce()
+            invitation = Invitation(
+                survey=survey,
+                contact=person,
+                channel="link",
+                status="sent",
+                properties=properties or {},
+                token_nonce=nonce,
+                token_hash=tokens.digest(tokens.derive("test-secret", nonce)),
+                send_at=at - timedelta(minutes=5),
+                expires_at=at + timedelta(days=14),
+            )
+            db.session.add(invitation)
+            db.session.commit()
+            response, _ = responses.record(invitation, score, None, channel)
+            made.append(response.id)
+            return invitation.id
+
+    return store
+
+
+@pytest.fixture
+def change(app, monkeypatch):
+    """Change the answer to an invitation at a given time."""
+    from feedback import responses
+    from feedback.models import Invitation
+
+    def store(invitation_id, score, at, channel="web", comment=None):
+        monkeypatch.setattr(responses, "utcnow", lambda: at)
+        with app.app_context():
+            invitation = db.session.get(Invitation, invitation_id)
+            responses.record(invitation, score, comment, channel)
+
+    return store
+
+
+def make_survey(api, key, kind="nps", **extra):
+    body = {
+        "key": key,
+        "kind": kind,
+        "question": "How likely are you to recommend us?",
+        "touchpoint": "post-stay",
+        "stage": "retention",
+        **extra,
+    }
+    response = api.post("/api/v1/surveys", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

@@ -27,8 +27,11 @@ from feedback.models import CHANNELS
 from feedback.models import INVITATION_STATUSES
 from feedback.models import KINDS
 from feedback.models import MAX_ID
+from feedback.models import RESPONSE_CHANNELS
 from feedback.models import STAGES
 from feedback.models import SUPPRESSION_KINDS
+from feedback.properties import NAME as PROPERTY_NAME
+from feedback.properties import NAME_RULE as PROPERTY_NAME_RULE
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
@@ -283,12 +286,30 @@ class SurveySchema(StrictSchema):
     reminder_after_hours = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(1, 24 * 90)
     )
+    segments = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                PROPERTY_NAME, error=f"Property names use {PROPERTY_NAME_RULE}."
+            )
+        ),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "Properties, such as hotel, whose counts are kept hourly"
+            " so scores group and filter by them fast."
+        },
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
     @validates_schema
     def _window(self, data, **_):
         check_window(data.get("send_window_start"), data.get("send_window_end"))
+
+    @validates("segments")
+    def _segments(self, value, **_):
+        if len(set(value)) != len(value):
+            raise ValidationError("Name each property once.")
 
 
 class SurveyPatchSchema(SurveySchema):
@@ -497,20 +518,94 @@ class SuppressionPageSchema(Schema):
     next_cursor = fields.Integer(allow_none=True)
 
 
-class ScoreQuerySchema(QuerySchema):
-    survey = fields.String(required=True)
-    from_ = DateOrDateTime(data_key="from")
-    to = DateOrDateTime()
+class KeyList(fields.List):
+    """Repeat the parameter or separate values with commas: survey=a,b."""
 
-    @validates_schema
-    def _order(self, data, **_):
-        if data.get("from_") and data.get("to") and data["from_"] >= data["to"]:
-            raise ValidationError("from must be before to.", "to")
+    def __init__(self, inner=None, **kwargs):
+        super().__init__(inner or fields.String(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            value = [
+                part.strip()
+                for item in value
+                for part in (item.split(",") if isinstance(item, str) else [item])
+                if not isinstance(part, str) or part.strip()
+            ]
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
-class ScoreSchema(Schema):
-    survey = fields.String()
-    kind = fields.String()
+class LocalDateOrTime(fields.Field):
+    """A date, read later in the request's time zone, or a time with its offset."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Give a date (2024-03-01) or a time with offset.")
+        try:
+            if len(value) == 10:
+                return date.fromisoformat(value)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{value!r} is not a date (2024-03-01) or a time with offset"
+                " (2024-03-01T09:00:00+00:00)."
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValidationError("A time needs its offset, such as +00:00 or Z.")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range.") from None
+
+
+GROUPS = ("survey", "touchpoint", "stage", "channel")
+
+
+class AnswerFilterSchema(QuerySchema):
+    """Which answers: surveys, channel, period and time zone; property.NAME too."""
+
+    survey = KeyList(
+        validate=validate.Length(max=100),
+        metadata={"description": "One or several survey keys."},
+    )
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    touchpoint = fields.String(validate=validate.Length(1, 64))
+    stage = fields.String(validate=validate.OneOf(STAGES))
+    channel = KeyList(fields.String(validate=validate.OneOf(RESPONSE_CHANNELS)))
+    from_ = LocalDateOrTime(
+        data_key="from", metadata={"description": "Inclusive; a date is local."}
+    )
+    to = LocalDateOrTime(metadata={"description": "Exclusive; a date is local."})
+    tz = fields.String(
+        load_default="UTC",
+        metadata={"description": "IANA zone, such as Europe/Berlin."},
+    )
+
+
+class ScoreQuerySchema(AnswerFilterSchema):
+    interval = fields.String(validate=validate.OneOf(("day", "week", "month")))
+    group_by = fields.String(
+        metadata={"description": "survey, touchpoint, stage, channel or property.NAME"}
+    )
+    limit = fields.Integer(validate=validate.Range(1, 1000))
+    compare = fields.String(validate=validate.OneOf(("previous",)))
+    response_rate = fields.Boolean(load_default=False)
+
+    @validates("group_by")
+    def _group_by(self, value, **_):
+        if value in GROUPS:
+            return
+        name = value.removeprefix("property.")
+        if value.startswith("property.") and PROPERTY_NAME.match(name):
+            return
+        raise ValidationError(
+            f"Group by one of {', '.join(GROUPS)} or property.NAME, not {value!r}."
+        )
+
+
+class MetricSchema(Schema):
     metric = fields.String()
     n = fields.Integer()
     score = fields.Float(allow_none=True)
@@ -521,13 +616,54 @@ class ScoreSchema(Schema):
     satisfied = fields.Integer()
     easy = fields.Integer()
     distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
-    from_ = fields.DateTime(data_key="from", allow_none=True)
-    to = fields.DateTime(allow_none=True)
+    margin_of_error = fields.Float(allow_none=True)
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+    low_sample = fields.Boolean()
 
 
-class ResponseQuerySchema(QuerySchema):
+class BucketSchema(MetricSchema):
+    start = fields.DateTime(metadata={"description": "Calendar start of the bucket."})
+    from_ = fields.DateTime(data_key="from", attribute="from")
+    to = fields.DateTime()
+
+
+class PreviousSchema(MetricSchema):
+    from_ = fields.DateTime(data_key="from", attribute="from")
+    to = fields.DateTime()
+
+
+class ComparedSchema(MetricSchema):
+    series = fields.List(fields.Nested(BucketSchema))
+    previous = fields.Nested(PreviousSchema)
+    delta = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True)
+
+
+class GroupSchema(ComparedSchema):
+    value = fields.Raw(allow_none=True)
+
+
+class ScoreSchema(ComparedSchema):
     survey = fields.String()
-    since = DateOrDateTime(metadata={"description": "Only answers changed since."})
+    surveys = fields.List(fields.String())
+    kind = fields.String()
+    tz = fields.String()
+    interval = fields.String()
+    group_by = fields.String()
+    from_ = fields.DateTime(data_key="from", attribute="from", allow_none=True)
+    to = fields.DateTime(allow_none=True)
+    groups = fields.List(fields.Nested(GroupSchema))
+    invitations_sent = fields.Integer()
+    responses = fields.Integer()
+    response_rate = fields.Float(allow_none=True)
+
+
+class ResponseQuerySchema(AnswerFilterSchema):
+    updated_since = DateOrDateTime(
+        metadata={"description": "Only answers stored or changed at or after this."}
+    )
+    since = DateOrDateTime(metadata={"description": "Older name of updated_since."})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     cursor = fields.String()
 

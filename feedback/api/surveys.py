@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from feedback import i18n
+from feedback import score_counts
 from feedback.api.blueprint import Blueprint
 from feedback.api.schemas import SLUG
 from feedback.api.schemas import SurveyListSchema
@@ -81,6 +82,14 @@ class SurveyItem(MethodView):
     def patch(self, data, key):
         """Change a survey; its kind only while it has no responses."""
         survey = get_survey(key)
+        if "segments" in data and data["segments"] != survey.segments:
+            # Answers being stored wait for this lock, so the recount misses none.
+            survey = db.session.scalar(
+                select(Survey)
+                .where(Survey.id == survey.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
         if "kind" in data and data["kind"] != survey.kind:
             answered = db.session.scalar(
                 select(exists().where(Response.survey_id == survey.id))
@@ -100,6 +109,10 @@ class SurveyItem(MethodView):
             raise ApiError(
                 422, error.messages[0], {error.field_name: error.messages}
             ) from None
+        recount = "segments" in data and data["segments"] != survey.segments
         apply(survey, data)
+        if recount:
+            db.session.flush()
+            score_counts.rebuild(survey)
         db.session.commit()
         return survey
