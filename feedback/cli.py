@@ -113,6 +113,8 @@ def serve(host, port):
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
+    # SIGTERM too unwinds to the finally below, so the worker is never left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_simple(
             host,
