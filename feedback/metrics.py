@@ -178,7 +178,11 @@ def compare(kind: str, current: dict[int, int], previous: dict[int, int]) -> dic
     delta = now - before
     if now_error is None or before_error is None:
         return {"delta": round_half_away(delta), "significant": None}
+    if not now_error or not before_error:
+        # A sample with no spread (every answer alike) has no usable normal error:
+        # nothing can be said about the difference.
+        return {"delta": round_half_away(delta), "significant": None}
     # Independent samples: the error of the difference adds in quadrature.
     spread = math.hypot(now_error, before_error)
-    significant = abs(float(delta)) > Z95 * spread if spread else delta != 0
+    significant = abs(float(delta)) > Z95 * spread
     return {"delta": round_half_away(delta), "significant": bool(significant)}

@@ -1,5 +1,6 @@
 """Periods in a time zone: local days, ISO weeks and months as UTC instants."""
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
@@ -7,6 +8,7 @@ from datetime import datetime
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 INTERVALS = ("day", "week", "month")
 MAX_BUCKETS = 1000
@@ -19,9 +21,15 @@ class Bucket:
     end: datetime
 
 
+@functools.cache
+def zone_names() -> frozenset:
+    """IANA zone names, without those that mean the host's own or no zone."""
+    return frozenset(available_timezones() - {"localtime", "Factory"})
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA zone of that name, or ValueError with a message a person can use."""
-    if not name or name.startswith(("/", ".")) or ".." in name:
+    if name not in zone_names():
         raise ValueError(f"{name!r} is not an IANA time zone such as Europe/Berlin.")
     try:
         return ZoneInfo(name)

@@ -34,5 +34,8 @@ def sql_text(column, name: str, dialect: str):
     return case(
         (kind == "true", literal("true")),
         (kind == "false", literal("false")),
+        # A number as written in the JSON, as Python prints it: json_extract would
+        # make it a REAL and print 1e+20 as 1.0e+20.
+        (kind.in_(("integer", "real")), column.op("->", return_type=String)(path)),
         else_=cast(func.json_extract(column, path), String),
     )

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from feedback import reminders
 from feedback.models import Invitation
 from feedback.models import Response
+from feedback.models import Survey
 from feedback.models import db
 from feedback.models import utcnow
 
@@ -32,8 +33,15 @@ def clean_comment(text: str | None) -> str | None:
 
 def record(invitation: Invitation, score: int, comment: str | None, channel: str):
     """Store or change the answer and commit; return (response, created)."""
-    now = utcnow()
+    # Locks first, the clock after: an answer that waited for a lock must not carry
+    # a time from before the wait, or a feed read meanwhile would page past it.
+    db.session.execute(
+        select(Survey.id)
+        .where(Survey.id == invitation.survey_id)
+        .with_for_update(read=True)
+    )
     response = _locked_response(invitation.id)
+    now = utcnow()
     created = response is None
     if created:
         try:

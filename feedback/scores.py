@@ -41,6 +41,7 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 # Past this many leftover hours, one range over the hour rows is the better query.
 MAX_LISTED_HOURS = 2000
+MAX_LISTED_DAYS = 2000
 
 
 @dataclass
@@ -220,7 +221,8 @@ def _span_conditions(edges: list) -> list:
     if edges[0] is None or edges[-1] is None:
         return hourly
     days, hours = split_by_day(edges)
-    if not days or len(hours) > MAX_LISTED_HOURS:
+    if not days or len(hours) > MAX_LISTED_HOURS or len(days) > MAX_LISTED_DAYS:
+        # Too long a list for one statement's parameters: a range test instead.
         return hourly
     by_day = and_(ScoreCount.hours == score_counts.DAY, ScoreCount.starts_at.in_(days))
     if not hours:

@@ -23,10 +23,13 @@ def last_sent_at(contact_id: int, exclude_invitation: int | None = None):
     """When a message was last sent to this contact, on any survey.
 
     A send under way counts as sent, so that two workers with two invitations for
-    one contact do not both go ahead.
+    one contact do not both go ahead; so does a send whose outcome is unknown, as
+    it may well have reached the person.
     """
     sent = func.max(Message.sent_at)
-    started = func.max(Message.updated_at).filter(Message.status == "sending")
+    started = func.max(Message.updated_at).filter(
+        Message.status.in_(("sending", "unknown"))
+    )
     statement = (
         select(sent, started)
         .join(Invitation, Message.invitation_id == Invitation.id)

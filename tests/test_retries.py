@@ -61,7 +61,15 @@ def problem(status, code):
         (legacy(400, 30005), "permanent", True, False, TwilioRestException),
         (legacy(400, 30006), "permanent", True, False, TwilioRestException),
         (legacy(400, 30007), "permanent", False, False, TwilioRestException),
-        (legacy(401, 20003), "permanent", False, False, TwilioRestException),
+        # Refused credentials say nothing of the message: retried once they are fixed.
+        (legacy(401, 20003), "transient", False, False, TwilioRestException),
+        (
+            (429, {"message": "Too Many Requests"}),
+            "transient",
+            False,
+            False,
+            TwilioRestException,
+        ),
     ],
 )
 def test_twilio_answers(app, twilio_api, answer, outcome, invalid, opted_out, family):

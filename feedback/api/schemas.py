@@ -22,6 +22,7 @@ from marshmallow import validate
 from marshmallow import validates
 from marshmallow import validates_schema
 
+from feedback import periods
 from feedback.delivery import windows
 from feedback.models import CHANNELS
 from feedback.models import INVITATION_STATUSES
@@ -41,12 +42,10 @@ CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 def validate_timezone(value: str | None) -> None:
     if value is not None:
-        from zoneinfo import available_timezones
-
-        if value not in available_timezones():
-            raise ValidationError(
-                f"{value!r} is not an IANA time zone such as Europe/Berlin."
-            )
+        try:
+            periods.zone(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
 
 def check_window(start: str | None, end: str | None) -> None:

@@ -20,6 +20,9 @@ TRANSIENT_CODES = {20429, 30003, 30008}
 # Invalid 'To' number, region not enabled, unsubscribed recipient, unknown
 # destination, landline, carrier violation.
 PERMANENT_CODES = {21211, 21408, 21610, 30005, 30006, 30007}
+# Too many requests, and the account's own credentials refused: neither says
+# anything of the message, and a fixed setting should not lose the queue.
+RETRY_STATUSES = {401, 403, 429}
 INVALID_ADDRESS_CODES = {21211, 30005, 30006}
 OPTED_OUT_CODE = 21610
 
@@ -93,7 +96,7 @@ def classify(status: int | None, code: int | None, text: str) -> DeliveryError:
             invalid_address=code in INVALID_ADDRESS_CODES,
             opted_out=code == OPTED_OUT_CODE,
         )
-    if code in TRANSIENT_CODES or (status is not None and status >= 500):
+    if code in TRANSIENT_CODES or status in RETRY_STATUSES or (status or 0) >= 500:
         return DeliveryError("transient", described, label)
     return DeliveryError("permanent", described, label)
 

@@ -100,6 +100,7 @@ def deliver(message_id: int, worker: str, now=None) -> str:
     if message is None:
         return "skipped"
     invitation = message.invitation
+    clock_given = now is not None
     now = now or utcnow()
 
     stopped = _why_not_send(message, now)
@@ -133,9 +134,15 @@ def deliver(message_id: int, worker: str, now=None) -> str:
         return "skipped"
     if message.purpose == "invitation":
         _lock_contact(message.invitation.contact_id)
+    if not clock_given:
+        now = utcnow()
     stopped = _why_not_send(message, now)
     if stopped:
         return _stop(message, stopped, now)
+    # The wait for a rate slot may have run past the window's end, or 21:00 local.
+    opening = invitations.next_send_time(message.invitation, message.channel, now)
+    if opening > now:
+        return _defer(message, opening, now)
 
     # Committed before the request goes out: if this process dies now, nobody
     # sends the message again on a guess.
