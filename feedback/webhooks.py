@@ -7,11 +7,14 @@ from flask import Blueprint
 from flask import Response as HttpResponse
 from flask import current_app
 from flask import request
+from flask_babel import force_locale
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from feedback import i18n
 from feedback import metrics
 from feedback import reminders
 from feedback import responses
@@ -19,6 +22,7 @@ from feedback import suppressions
 from feedback.api.schemas import text_problem
 from feedback.delivery import sms
 from feedback.errors import ApiError
+from feedback.models import Contact
 from feedback.models import InboundMessage
 from feedback.models import Invitation
 from feedback.models import Message
@@ -141,6 +145,27 @@ def inbound():
         logger.info("inbound text seen before sid=%s", sid)
         return _twiml()
 
+    with force_locale(_language(sender, invitation)):
+        return _answer(kind, sender, invitation, body)
+
+
+def _language(sender: str, invitation: Invitation | None) -> str:
+    """The language of the person texting: their invitation's, else their contact's."""
+    if invitation is not None:
+        return (
+            i18n.first_match(i18n.invitation_candidates(invitation), i18n.LANGUAGES)
+            or i18n.DEFAULT
+        )
+    locale = db.session.scalar(
+        select(Contact.locale)
+        .where(Contact.phone == sender, Contact.locale.is_not(None))
+        .order_by(Contact.id.desc())
+        .limit(1)
+    )
+    return i18n.match(locale, i18n.LANGUAGES) or i18n.DEFAULT
+
+
+def _answer(kind: str, sender: str, invitation: Invitation | None, body: str):
     if kind == "stop":
         suppressions.add("sms", sender, "opted_out", "sms_reply")
         if invitation is not None:
@@ -150,12 +175,16 @@ def inbound():
     if kind == "start":
         suppressions.remove("sms", sender, "opted_out")
         db.session.commit()
-        return _twiml("You will receive our survey texts again. Reply STOP to stop.")
+        return _twiml(
+            gettext("You will receive our survey texts again. Reply STOP to stop.")
+        )
     if kind == "help":
         db.session.commit()
         return _twiml(
-            "Feedback surveys: reply with your score to answer, STOP to opt out,"
-            " START to opt in again."
+            gettext(
+                "Feedback surveys: reply with your score to answer, STOP to opt out,"
+                " START to opt in again."
+            )
         )
     return _score_reply(invitation, body.strip())
 
@@ -192,8 +221,10 @@ def _score_reply(invitation: Invitation | None, text: str) -> HttpResponse:
     if invitation is None:
         db.session.commit()
         return _twiml(
-            "We have no open survey for this number. Reply HELP for help or STOP"
-            " to opt out."
+            gettext(
+                "We have no open survey for this number. Reply HELP for help or STOP"
+                " to opt out."
+            )
         )
     scale = metrics.SCALES[invitation.survey.kind]
     match = SCORE_REPLY.fullmatch(text)
@@ -201,14 +232,18 @@ def _score_reply(invitation: Invitation | None, text: str) -> HttpResponse:
     if score is None or not scale.accepts(score):
         db.session.commit()
         return _twiml(
-            f"To answer, reply with one number from {scale.low} to {scale.high},"
-            f' such as "{scale.high}", and a comment after it if you like.'
+            gettext(
+                "To answer, reply with one number from %(low)s to %(high)s, such as"
+                ' "%(high)s", and a comment after it if you like.',
+                low=scale.low,
+                high=scale.high,
+            )
         )
     comment = responses.clean_comment(match.group(2))
     if comment is not None:
         comment = comment[: current_app.config["COMMENT_MAX_LENGTH"]]
     responses.record(invitation, score, comment, "sms")
-    return _twiml("Thank you for your answer.")
+    return _twiml(gettext("Thank you for your answer."))
 
 
 @bp.post("/status")

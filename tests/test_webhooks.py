@@ -341,3 +341,21 @@ def test_failures_keep_their_error_code(
 def test_status_of_an_unknown_message_and_a_signed_query(twilio_app, api):
     reply = status(api.client, "SM" + "f" * 32, "delivered", query="?attempt=2")
     assert reply.status_code == 204
+
+
+def test_replies_speak_the_contacts_language(twilio_app, api, survey_data):
+    api.post("/api/v1/surveys", json=survey_data)
+    created = api.post(
+        "/api/v1/invitations",
+        json={
+            "survey": survey_data["key"],
+            "channel": "link",
+            "contact": {"external_id": "gast-1", "phone": PHONE, "locale": "de-AT"},
+        },
+    )
+    assert created.status_code == 201, created.json
+
+    reply = inbound(api.client, "HELP")
+
+    assert "Antworten Sie mit Ihrer Bewertung" in reply.text
+    assert "STOP" in reply.text
