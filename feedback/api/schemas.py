@@ -143,29 +143,6 @@ class AwareDateTime(fields.AwareDateTime):
             raise ValidationError(f"{value!r} is out of range.") from None
 
 
-class DateOrDateTime(fields.Field):
-    """A date (midnight UTC) or an ISO 8601 time with offset, as a UTC datetime."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Give a date (2024-03-01) or a time with offset.")
-        try:
-            if len(value) == 10:
-                return datetime.combine(date.fromisoformat(value), time(), UTC)
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError(
-                f"{value!r} is not a date (2024-03-01) or a time with offset"
-                " (2024-03-01T09:00:00+00:00)."
-            ) from None
-        if parsed.tzinfo is None:
-            raise ValidationError("A time needs its offset, such as +00:00 or Z.")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise ValidationError(f"{value!r} is out of range.") from None
-
-
 class TextByLanguage(fields.Field):
     """One text, or the same text per language: {"en": "...", "de": "..."}."""
 
@@ -557,6 +534,16 @@ class LocalDateOrTime(fields.Field):
             return parsed.astimezone(UTC)
         except OverflowError:
             raise ValidationError(f"{value!r} is out of range.") from None
+
+
+class DateOrDateTime(LocalDateOrTime):
+    """A date (midnight UTC) or an ISO 8601 time with offset, as a UTC datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if isinstance(parsed, datetime):
+            return parsed
+        return datetime.combine(parsed, time(), UTC)
 
 
 GROUPS = ("survey", "touchpoint", "stage", "channel")
