@@ -311,15 +311,33 @@ def set_columns(app, model, row_id: int, **values) -> None:
         db.session.commit()
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    """Check the one JSON error shape and return its error object."""
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """Check the one JSON error shape (and its code, when given); return the error."""
     assert response.status_code == status, response.json
     assert set(response.json) == {"error"}
     error = response.json["error"]
     assert set(error) == {"code", "message", "details"}
-    assert error["code"] == code
+    if code is not None:
+        assert error["code"] == code
     assert error["message"]
     return error
+
+
+def post_survey(api, survey_data: dict, **rules) -> dict:
+    """Create a survey from the fixture's data with changed fields; return its JSON."""
+    response = api.post("/api/v1/surveys", json={**survey_data, **rules})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def post_invitation(api, contact, channel="email", survey="post-stay-nps", **extra):
+    """Trigger an invitation for a contact and return its JSON."""
+    response = api.post(
+        "/api/v1/invitations",
+        json={"survey": survey, "channel": channel, "contact": contact, **extra},
+    )
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 @pytest.fixture

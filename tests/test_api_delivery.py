@@ -3,31 +3,13 @@
 import pytest
 
 from feedback.delivery import worker
-
-
-def make_survey(api, survey_data, **rules):
-    response = api.post("/api/v1/surveys", json={**survey_data, **rules})
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def trigger(api, contact, channel="email", survey="post-stay-nps", **extra):
-    response = api.post(
-        "/api/v1/invitations",
-        json={"survey": survey, "channel": channel, "contact": contact, **extra},
-    )
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.json
-    assert set(response.json["error"]) == {"code", "message", "details"}
-    assert response.json["error"]["message"]
+from tests.conftest import assert_error
+from tests.conftest import post_invitation
+from tests.conftest import post_survey
 
 
 def test_survey_send_rules_round_trip(api, survey_data):
-    created = make_survey(
+    created = post_survey(
         api,
         survey_data,
         send_window_start="08:30",
@@ -44,7 +26,7 @@ def test_survey_send_rules_round_trip(api, survey_data):
         created["timezone"],
     ) == ("08:30", "19:00", 60, 72, "Europe/Berlin")
 
-    defaults = make_survey(api, {**survey_data, "key": "defaults"}, timezone=None)
+    defaults = post_survey(api, {**survey_data, "key": "defaults"}, timezone=None)
     assert (defaults["send_window_start"], defaults["send_window_end"]) == (
         "09:00",
         "20:00",
@@ -70,7 +52,7 @@ def test_bad_send_rules_are_refused(api, survey_data, rules, field):
 
 
 def test_a_patch_cannot_close_the_window_before_it_opens(api, survey_data):
-    make_survey(api, survey_data)
+    post_survey(api, survey_data)
     response = api.patch(
         f"/api/v1/surveys/{survey_data['key']}", json={"send_window_start": "21:00"}
     )
@@ -84,20 +66,20 @@ def test_a_patch_cannot_close_the_window_before_it_opens(api, survey_data):
 
 
 def test_invitations_list_by_status_survey_and_contact(app, api, survey_data):
-    make_survey(api, survey_data)
-    make_survey(api, {**survey_data, "key": "other"})
-    sent = trigger(api, {"external_id": "a", "email": "a@example.com"})
+    post_survey(api, survey_data)
+    post_survey(api, {**survey_data, "key": "other"})
+    sent = post_invitation(api, {"external_id": "a", "email": "a@example.com"})
     with app.app_context():
         assert worker.run_once() == 1
-    throttled = trigger(api, {"external_id": "a"})
-    later = trigger(
+    throttled = post_invitation(api, {"external_id": "a"})
+    later = post_invitation(
         api,
         {"external_id": "b", "email": "b@example.com"},
         "email",
         "other",
         delay_minutes=60,
     )
-    linked = trigger(api, {"external_id": "c"}, "link")
+    linked = post_invitation(api, {"external_id": "c"}, "link")
 
     def ids(query=""):
         response = api.get("/api/v1/invitations" + query)

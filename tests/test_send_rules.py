@@ -12,6 +12,8 @@ from feedback.models import Message
 from feedback.models import db
 from tests.conftest import BASE_URL
 from tests.conftest import csrf_from
+from tests.conftest import post_invitation
+from tests.conftest import post_survey
 
 
 def utc(text: str) -> datetime:
@@ -21,21 +23,6 @@ def utc(text: str) -> datetime:
 def sent_files(tmp_path) -> list:
     folder = tmp_path / "outbox"
     return sorted(folder.iterdir()) if folder.exists() else []
-
-
-def make_survey(api, survey_data, **rules):
-    response = api.post("/api/v1/surveys", json={**survey_data, **rules})
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def trigger(api, contact, channel="email", survey="post-stay-nps", **extra):
-    response = api.post(
-        "/api/v1/invitations",
-        json={"survey": survey, "channel": channel, "contact": contact, **extra},
-    )
-    assert response.status_code in (200, 201), response.json
-    return response.json
 
 
 def run(app, now=None) -> int:
@@ -65,12 +52,12 @@ def set_sent_at(app, invitation_id, when):
 
 
 def test_throttled_from_the_last_message_sent(app, api, survey_data, tmp_path):
-    make_survey(api, survey_data)
+    post_survey(api, survey_data)
     guest = {"external_id": "guest-1", "email": "guest1@example.com"}
-    first = trigger(api, guest)
+    first = post_invitation(api, guest)
     assert run(app) == 1
 
-    second = trigger(api, guest)
+    second = post_invitation(api, guest)
     assert (second["status"], second["suppression_reason"]) == (
         "suppressed",
         "throttled",
@@ -80,9 +67,9 @@ def test_throttled_from_the_last_message_sent(app, api, survey_data, tmp_path):
     # The default is 30 days: 29 days after the send is too soon, 31 is not.
     now = datetime.now(UTC)
     set_sent_at(app, first["id"], now - timedelta(days=29, hours=23))
-    assert trigger(api, guest)["status"] == "suppressed"
+    assert post_invitation(api, guest)["status"] == "suppressed"
     set_sent_at(app, first["id"], now - timedelta(days=30, minutes=1))
-    third = trigger(api, guest)
+    third = post_invitation(api, guest)
     assert (third["status"], third["suppression_reason"]) == ("scheduled", None)
     assert len(sent_files(tmp_path)) == 1
 
@@ -90,10 +77,10 @@ def test_throttled_from_the_last_message_sent(app, api, survey_data, tmp_path):
 def test_an_unsent_invitation_does_not_throttle_but_is_checked_at_send(
     app, api, survey_data, tmp_path
 ):
-    make_survey(api, survey_data)
+    post_survey(api, survey_data)
     guest = {"external_id": "guest-2", "email": "guest2@example.com"}
-    first = trigger(api, guest)
-    second = trigger(api, guest)
+    first = post_invitation(api, guest)
+    second = post_invitation(api, guest)
     assert first["status"] == second["status"] == "scheduled"
 
     assert run(app) == 2
@@ -122,19 +109,19 @@ def test_throttle_days_per_survey_else_global(
 
     app = make_app(THROTTLE_DAYS=global_days)
     api = ApiClient.for_app(app)
-    make_survey(api, survey_data, throttle_days=survey_days)
+    post_survey(api, survey_data, throttle_days=survey_days)
     guest = {"external_id": "guest-3", "email": "guest3@example.com"}
-    first = trigger(api, guest)
+    first = post_invitation(api, guest)
     assert run(app) == 1
     set_sent_at(app, first["id"], datetime.now(UTC) - timedelta(days=days_ago))
-    second = trigger(api, guest)
+    second = post_invitation(api, guest)
     assert (second["status"] == "suppressed") is throttled
 
 
 def test_a_message_due_before_the_window_waits_for_it(app, api, survey_data, tmp_path):
-    make_survey(api, survey_data, timezone="Europe/Berlin")
+    post_survey(api, survey_data, timezone="Europe/Berlin")
     # 07:00 in Berlin in January: the window opens at 09:00 CET, 08:00 UTC.
-    invitation = trigger(
+    invitation = post_invitation(
         api, {"email": "early@example.com"}, send_at="2027-01-15T06:00:00Z"
     )
     (message,) = invitation["messages"]
@@ -146,8 +133,8 @@ def test_a_message_due_before_the_window_waits_for_it(app, api, survey_data, tmp
 
 
 def test_the_contact_time_zone_wins_over_the_survey(app, api, survey_data):
-    make_survey(api, survey_data, timezone="Europe/Berlin")
-    invitation = trigger(
+    post_survey(api, survey_data, timezone="Europe/Berlin")
+    invitation = post_invitation(
         api,
         {"email": "ny@example.com", "timezone": "America/New_York"},
         send_at="2027-01-15T12:00:00Z",
@@ -157,9 +144,9 @@ def test_the_contact_time_zone_wins_over_the_survey(app, api, survey_data):
 
 
 def test_a_window_opening_across_the_spring_change(app, api, survey_data):
-    make_survey(api, survey_data, timezone="Europe/Berlin")
+    post_survey(api, survey_data, timezone="Europe/Berlin")
     # Saturday 20:30 CET; the clocks go forward that night, so 09:00 CEST is 07:00.
-    invitation = trigger(
+    invitation = post_invitation(
         api, {"email": "dst@example.com"}, send_at="2027-03-27T19:30:00Z"
     )
     assert invitation["messages"][0]["due_at"].startswith("2027-03-28T07:00:00")
@@ -168,8 +155,8 @@ def test_a_window_opening_across_the_spring_change(app, api, survey_data):
 def test_a_worker_outside_the_window_defers_the_message(
     app, api, survey_data, tmp_path
 ):
-    make_survey(api, survey_data, timezone="Europe/Berlin")
-    invitation = trigger(
+    post_survey(api, survey_data, timezone="Europe/Berlin")
+    invitation = post_invitation(
         api, {"email": "late@example.com"}, send_at="2027-01-15T18:00:00Z"
     )
     # The worker only gets to it at 20:30 Berlin time, after the window closed.
@@ -188,7 +175,7 @@ def test_a_worker_outside_the_window_defers_the_message(
 def test_texts_wait_for_eight_even_when_the_window_opens_earlier(
     app, api, survey_data, tmp_path
 ):
-    make_survey(
+    post_survey(
         api,
         survey_data,
         timezone="Asia/Tokyo",
@@ -196,7 +183,7 @@ def test_texts_wait_for_eight_even_when_the_window_opens_earlier(
         send_window_end="23:00",
     )
     contact = {"phone": "+819012345678", "email": "tokyo@example.com"}
-    sms = trigger(api, contact, channel="sms", send_at="2027-01-15T21:30:00Z")
+    sms = post_invitation(api, contact, channel="sms", send_at="2027-01-15T21:30:00Z")
     # 06:30 in Tokyo: inside the survey's window, before 08:00 JST (23:00 UTC).
     assert sms["messages"][0]["due_at"].startswith("2027-01-15T23:00:00")
 
@@ -208,8 +195,8 @@ def first_and_reminder(app, invitation_id):
 
 
 def test_a_reminder_goes_out_once_when_unanswered(app, api, survey_data, tmp_path):
-    make_survey(api, survey_data, reminder_after_hours=48)
-    invitation = trigger(api, {"email": "remind@example.com"})
+    post_survey(api, survey_data, reminder_after_hours=48)
+    invitation = post_invitation(api, {"email": "remind@example.com"})
     assert [m["purpose"] for m in invitation["messages"]] == ["invitation"]
     assert run(app) == 1
 
@@ -236,8 +223,8 @@ def answer(client, url, score):
 
 
 def test_answering_cancels_the_reminder(app, api, survey_data, tmp_path):
-    make_survey(api, survey_data, reminder_after_hours=24)
-    invitation = trigger(api, {"email": "answers@example.com"})
+    post_survey(api, survey_data, reminder_after_hours=24)
+    invitation = post_invitation(api, {"email": "answers@example.com"})
     assert run(app) == 1
     assert answer(api.client, invitation["url"], 9).status_code == 200
 
@@ -250,8 +237,8 @@ def test_answering_cancels_the_reminder(app, api, survey_data, tmp_path):
 
 @pytest.mark.parametrize("stop", ["expired", "opted_out"])
 def test_a_reminder_is_checked_again_when_due(app, api, survey_data, tmp_path, stop):
-    make_survey(api, survey_data, reminder_after_hours=48, link_ttl_days=1)
-    invitation = trigger(api, {"email": "checked@example.com"})
+    post_survey(api, survey_data, reminder_after_hours=48, link_ttl_days=1)
+    invitation = post_invitation(api, {"email": "checked@example.com"})
     assert run(app) == 1
     first, _ = first_and_reminder(app, invitation["id"])
     now = first.sent_at + timedelta(hours=48, minutes=1)
@@ -279,8 +266,8 @@ def test_a_reminder_is_checked_again_when_due(app, api, survey_data, tmp_path, s
 
 
 def test_delete_cancels_everything_pending(app, api, survey_data, tmp_path):
-    make_survey(api, survey_data)
-    invitation = trigger(api, {"email": "cancel@example.com"}, delay_minutes=60)
+    post_survey(api, survey_data)
+    invitation = post_invitation(api, {"email": "cancel@example.com"}, delay_minutes=60)
     deleted = api.delete(f"/api/v1/invitations/{invitation['id']}")
     assert deleted.status_code == 200
     assert deleted.json["status"] == "cancelled"
@@ -296,9 +283,11 @@ def test_delete_cancels_everything_pending(app, api, survey_data, tmp_path):
 def test_an_opt_out_is_checked_at_send_and_outlives_the_contact(
     app, api, survey_data, tmp_path
 ):
-    make_survey(api, survey_data)
+    post_survey(api, survey_data)
     phone = "+447911123456"
-    invitation = trigger(api, {"external_id": "c-1", "phone": phone}, channel="sms")
+    invitation = post_invitation(
+        api, {"external_id": "c-1", "phone": phone}, channel="sms"
+    )
     assert invitation["status"] == "scheduled"
     added = api.post("/api/v1/suppressions", json={"channel": "sms", "address": phone})
     assert added.status_code == 201
@@ -312,12 +301,12 @@ def test_an_opt_out_is_checked_at_send_and_outlives_the_contact(
         for table in ("messages", "invitations", "contacts"):
             db.session.execute(sqlalchemy.text(f"DELETE FROM {table}"))
         db.session.commit()
-    again = trigger(api, {"external_id": "c-2", "phone": phone}, channel="sms")
+    again = post_invitation(api, {"external_id": "c-2", "phone": phone}, channel="sms")
     assert (again["status"], again["suppression_reason"]) == ("suppressed", "opted_out")
 
 
 def test_a_known_invalid_address_is_suppressed_at_trigger(app, api, survey_data):
-    make_survey(api, survey_data)
+    post_survey(api, survey_data)
     api.post(
         "/api/v1/suppressions",
         json={
@@ -326,10 +315,10 @@ def test_a_known_invalid_address_is_suppressed_at_trigger(app, api, survey_data)
             "reason": "invalid_address",
         },
     )
-    invitation = trigger(api, {"email": "GONE@example.com"})
+    invitation = post_invitation(api, {"email": "GONE@example.com"})
     assert (invitation["status"], invitation["suppression_reason"]) == (
         "suppressed",
         "invalid_address",
     )
-    no_phone = trigger(api, {"email": "fine@example.com"}, channel="sms")
+    no_phone = post_invitation(api, {"email": "fine@example.com"}, channel="sms")
     assert no_phone["suppression_reason"] == "no_address_for_channel"
