@@ -132,3 +132,26 @@ def test_a_changed_style_sheet_gets_a_new_url(make_app, tmp_path):
         second = assets.asset_url("survey.css")
 
     assert first != second
+
+
+def test_a_browser_holding_the_style_sheet_gets_304(api, client, survey_data):
+    path = page_path(new_invitation(api, survey_data))
+    href, css = stylesheet(client, client.get(path).text)
+    tag = hashlib.sha256(css).hexdigest()[:12]
+
+    again = client.get(href, headers={"If-None-Match": f'"{tag}"'})
+
+    assert again.status_code == 304
+    assert again.data == b""
+    assert client.get(href, headers={"If-None-Match": '"other"'}).data == css
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/missing.css", "/static/../pyproject.toml", "/static/%2e%2e/app.py"],
+)
+def test_only_files_in_the_static_folder_are_served(client, path):
+    answer = client.get(path)
+
+    assert answer.status_code == 404
+    assert b"[project]" not in answer.data and b"create_app" not in answer.data
