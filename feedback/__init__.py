@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from feedback import config
+from feedback.json_answers import AnswerJSONProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
+    app.json = AnswerJSONProvider(app)
     app.json.sort_keys = False
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _configure_logging(app.config["LOG_LEVEL"])
