@@ -2,8 +2,6 @@
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP
-from decimal import Decimal
 from fractions import Fraction
 
 
@@ -33,6 +31,19 @@ PASSIVE_MIN = 7
 SATISFIED_MIN = 4
 EASY_MIN = 5
 
+# Slices of a tally, the answers per score value 0 to 10.
+PROMOTERS = slice(PROMOTER_MIN, 11)
+PASSIVES = slice(PASSIVE_MIN, PROMOTER_MIN)
+SATISFIED = slice(SATISFIED_MIN, 6)
+EASY = slice(EASY_MIN, 8)
+TALLY_SIZE = 11
+
+# The ends of each score's range, for clipping an interval.
+BOUNDS = {"nps": (-100, 100), "csat": (0, 100), "ces": (1, 7)}
+LABELS = {
+    kind: tuple(str(value) for value in scale.values) for kind, scale in SCALES.items()
+}
+
 # Two-sided 95% normal quantile, for every margin of error and comparison.
 Z95 = 1.96
 LOW_SAMPLE = 30
@@ -40,9 +51,15 @@ LOW_SAMPLE = 30
 
 def round_half_away(value: Fraction, places: int = 1) -> float:
     """Round an exact fraction once, half away from zero, to a float for JSON."""
-    quantum = Decimal(1).scaleb(-places)
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
+    return _round_ratio(value.numerator, value.denominator, places)
+
+
+def _round_ratio(numerator: int, denominator: int, places: int = 1) -> float:
+    # Integer arithmetic is exact and much cheaper than Decimal or Fraction.
+    scale = 10**places
+    scaled = abs(numerator) * scale
+    magnitude = (2 * scaled + denominator) // (2 * denominator)
+    return math.copysign(magnitude, numerator) / scale
 
 
 def counts_of(kind: str, counts: dict[int, int]) -> dict[int, int]:
@@ -50,103 +67,135 @@ def counts_of(kind: str, counts: dict[int, int]) -> dict[int, int]:
     return {value: int(counts.get(value, 0)) for value in SCALES[kind].values}
 
 
+def tally_of(kind: str, counts: dict[int, int]) -> list[int]:
+    """Answers per score value 0 to 10, zero off the kind's scale."""
+    tally = [0] * TALLY_SIZE
+    for value in SCALES[kind].values:
+        tally[value] = int(counts.get(value, 0))
+    return tally
+
+
 def estimate(kind: str, counts: dict[int, int]) -> tuple[Fraction | None, float | None]:
     """The exact score and its standard error; the error needs two answers."""
-    counts = counts_of(kind, counts)
-    n = sum(counts.values())
+    tally = tally_of(kind, counts)
+    n = sum(tally)
     if n == 0:
         return None, None
+    numerator, error = _estimate(kind, tally, n)
+    return Fraction(numerator, n), error
+
+
+def _estimate(kind: str, tally: list[int], n: int) -> tuple[int, float | None]:
+    """The score as a numerator over n, and its standard error."""
     if kind == "nps":
-        promoters = sum(counts[v] for v in range(PROMOTER_MIN, 11))
-        detractors = sum(counts[v] for v in range(0, PASSIVE_MIN))
-        value = Fraction(100 * (promoters - detractors), n)
+        promoters = sum(tally[PROMOTERS])
+        detractors = n - promoters - sum(tally[PASSIVES])
+        numerator = 100 * (promoters - detractors)
         if n < 2:
-            return value, None
+            return numerator, None
         # Each answer coded +1, 0 or -1: the score is their mean, times 100.
         p, d = promoters / n, detractors / n
         variance = (p + d - (p - d) ** 2) / n
-        return value, 100 * math.sqrt(max(variance, 0.0))
+        return numerator, 100 * math.sqrt(max(variance, 0.0))
     if kind == "csat":
-        satisfied = sum(counts[v] for v in range(SATISFIED_MIN, 6))
-        value = Fraction(100 * satisfied, n)
+        satisfied = sum(tally[SATISFIED])
+        numerator = 100 * satisfied
         if n < 2:
-            return value, None
+            return numerator, None
         p = satisfied / n
-        return value, 100 * math.sqrt(p * (1 - p) / n)
-    total = sum(value * count for value, count in counts.items())
-    mean = Fraction(total, n)
+        return numerator, 100 * math.sqrt(p * (1 - p) / n)
+    total = sum(value * count for value, count in enumerate(tally))
     if n < 2:
-        return mean, None
-    squares = sum(value * value * count for value, count in counts.items())
+        return total, None
+    squares = sum(value * value * count for value, count in enumerate(tally))
     # Sum of squared deviations, exact in integers: squares - total^2 / n.
     sample_variance = (squares * n - total * total) / (n * (n - 1))
-    return mean, math.sqrt(max(sample_variance, 0.0) / n)
+    return total, math.sqrt(max(sample_variance, 0.0) / n)
 
 
 def interval(
     kind: str, counts: dict[int, int], known: tuple | None = None
 ) -> tuple[float, float, float] | None:
     """The 95% (margin of error, low, high), unrounded; None below two answers."""
-    counts = counts_of(kind, counts)
-    n = sum(counts.values())
+    tally = tally_of(kind, counts)
+    n = sum(tally)
     if n < 2:
         return None
+    if known is None:
+        numerator, error = _estimate(kind, tally, n)
+        known = (numerator / n, error)
+    return _interval(kind, tally, n, float(known[0]), known[1])
+
+
+def _interval(
+    kind: str, tally: list[int], n: int, value: float, error: float
+) -> tuple[float, float, float]:
     if kind == "csat":
         # Wilson's interval stays inside 0..100 and is honest near the ends.
-        p = sum(counts[v] for v in range(SATISFIED_MIN, 6)) / n
+        p = sum(tally[SATISFIED]) / n
         z2 = Z95 * Z95
         centre = (p + z2 / (2 * n)) / (1 + z2 / n)
         half = Z95 / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
         return 100 * half, 100 * (centre - half), 100 * (centre + half)
-    value, error = known or estimate(kind, counts)
     margin = Z95 * error
-    scale = SCALES[kind]
-    low, high = (-100, 100) if kind == "nps" else (scale.low, scale.high)
-    return margin, max(low, float(value) - margin), min(high, float(value) + margin)
+    low, high = BOUNDS[kind]
+    return margin, max(low, value - margin), min(high, value + margin)
 
 
 def _round_float(value: float) -> float:
-    exact = Decimal(value)
-    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    """Half away from zero to one place, exact: ties are settled on the exact value."""
+    scaled = abs(value) * 10
+    whole = math.floor(scaled)
+    rest = scaled - whole
+    if abs(rest - 0.5) < 1e-6:
+        return _round_ratio(*value.as_integer_ratio())
+    # Far from a tie, the float product's last-bit error cannot change the digit.
+    return math.copysign(whole + (rest > 0.5), value) / 10
 
 
 def summarise(kind: str, counts: dict[int, int], low_sample: int = LOW_SAMPLE) -> dict:
     """Return the metric for a kind from its count per score value."""
+    return summarise_tally(kind, tally_of(kind, counts), low_sample)
+
+
+def summarise_tally(kind: str, tally: list[int], low_sample: int = LOW_SAMPLE) -> dict:
+    """The metric from a tally; what lies off the kind's scale is not counted."""
     scale = SCALES[kind]
-    counts = counts_of(kind, counts)
-    n = sum(counts.values())
+    on_scale = tally[scale.low : scale.high + 1]
+    n = sum(on_scale)
     if n == 0:
         # Series are mostly empty buckets; they all look alike.
         return _empty(kind, low_sample)
-    distribution = {str(value): counts[value] for value in scale.values}
+    if len(on_scale) != TALLY_SIZE:
+        tally = [0] * scale.low + on_scale + [0] * (TALLY_SIZE - scale.high - 1)
     result = {"metric": kind, "n": n, "score": None}
-
-    def share(low: int, high: int) -> int:
-        return sum(counts.get(value, 0) for value in range(low, high + 1))
-
     if kind == "nps":
+        promoters = sum(tally[PROMOTERS])
+        passives = sum(tally[PASSIVES])
         result.update(
-            promoters=share(PROMOTER_MIN, 10),
-            passives=share(PASSIVE_MIN, PROMOTER_MIN - 1),
-            detractors=share(0, PASSIVE_MIN - 1),
+            promoters=promoters,
+            passives=passives,
+            detractors=n - promoters - passives,
         )
     else:
-        total = sum(value * count for value, count in counts.items())
-        result["mean"] = round_half_away(Fraction(total, n)) if n else None
+        total = sum(value * count for value, count in enumerate(tally))
+        result["mean"] = _round_ratio(total, n)
         if kind == "csat":
-            result["satisfied"] = share(SATISFIED_MIN, scale.high)
+            result["satisfied"] = sum(tally[SATISFIED])
         else:
-            result["easy"] = share(EASY_MIN, scale.high)
+            result["easy"] = sum(tally[EASY])
 
-    known = estimate(kind, counts)
-    result["score"] = round_half_away(known[0])
-    bounds = interval(kind, counts, known)
-    margin, low, high = (None, None, None) if bounds is None else bounds
+    numerator, error = _estimate(kind, tally, n)
+    result["score"] = _round_ratio(numerator, n)
+    margin = low = high = None
+    if n >= 2:
+        margin, low, high = _interval(kind, tally, n, numerator / n, error)
+        margin, low, high = _round_float(margin), _round_float(low), _round_float(high)
     result.update(
-        distribution=distribution,
-        margin_of_error=None if margin is None else _round_float(margin),
-        ci_low=None if low is None else _round_float(low),
-        ci_high=None if high is None else _round_float(high),
+        distribution=dict(zip(LABELS[kind], on_scale, strict=True)),
+        margin_of_error=margin,
+        ci_low=low,
+        ci_high=high,
         low_sample=n < low_sample,
     )
     return result

@@ -1,7 +1,9 @@
 """Score queries: count answers per bucket, group and score in SQL, then summarise."""
 
+import functools
 import itertools
 import logging
+import operator
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -18,6 +20,8 @@ from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import true
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from feedback import metrics
 from feedback import periods
@@ -39,9 +43,6 @@ SURVEY_GROUPS = ("survey", "touchpoint", "stage")
 PROPERTY_PREFIX = "property."
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-# Past this many leftover hours, one range over the hour rows is the better query.
-MAX_LISTED_HOURS = 2000
-MAX_LISTED_DAYS = 2000
 
 
 @dataclass
@@ -184,17 +185,21 @@ def _time_range(column, edges: list):
 
 
 def split_by_day(edges: list[datetime]) -> tuple[list, list]:
-    """UTC days that lie wholly inside one range, and the hours left over."""
+    """Spans of whole UTC days inside one range each, and spans of the hours left.
+
+    Each span is (start, end), with touching spans joined, so a weekly series
+    over a year is about a hundred spans rather than a thousand listed hours.
+    """
     days, hours = [], []
     for low, high in itertools.pairwise(edges):
         first = _day(low) if _day(low) == low else _day(low) + DAY
         last = _day(high)
         if first >= last:
-            hours.extend(_steps(low, high, HOUR))
+            _extend(hours, low, high)
             continue
-        hours.extend(_steps(low, first, HOUR))
-        days.extend(_steps(first, last, DAY))
-        hours.extend(_steps(last, high, HOUR))
+        _extend(hours, low, first)
+        _extend(days, first, last)
+        _extend(hours, last, high)
     return days, hours
 
 
@@ -202,73 +207,176 @@ def _day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _steps(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    moments = []
-    while start < end:
-        moments.append(start)
-        start += step
-    return moments
+def _extend(spans: list, start: datetime, end: datetime) -> None:
+    if start >= end:
+        return
+    if spans and spans[-1][1] == start:
+        spans[-1] = (spans[-1][0], end)
+    else:
+        spans.append((start, end))
+
+
+def _within(column, spans: list):
+    return or_(
+        *(
+            and_(
+                column >= bindparam(None, start, type_=UTCDateTime()),
+                column < bindparam(None, end, type_=UTCDateTime()),
+            )
+            for start, end in spans
+        )
+    )
 
 
 def _span_conditions(edges: list) -> list:
     """Which day and hour rows cover the ranges: days where they fit, else hours."""
     if edges[0] is None and edges[-1] is None:
         return [ScoreCount.hours == score_counts.DAY]
-    hourly = [
-        ScoreCount.hours == score_counts.HOUR,
-        *_time_range(ScoreCount.starts_at, edges),
-    ]
     if edges[0] is None or edges[-1] is None:
-        return hourly
+        return [
+            ScoreCount.hours == score_counts.HOUR,
+            *_time_range(ScoreCount.starts_at, edges),
+        ]
     days, hours = split_by_day(edges)
-    if not days or len(hours) > MAX_LISTED_HOURS or len(days) > MAX_LISTED_DAYS:
-        # Too long a list for one statement's parameters: a range test instead.
-        return hourly
-    by_day = and_(ScoreCount.hours == score_counts.DAY, ScoreCount.starts_at.in_(days))
-    if not hours:
-        return [by_day]
-    by_hour = and_(
-        ScoreCount.hours == score_counts.HOUR, ScoreCount.starts_at.in_(hours)
-    )
-    return [or_(by_day, by_hour)]
+    parts = []
+    for size, spans in ((score_counts.DAY, days), (score_counts.HOUR, hours)):
+        if spans:
+            parts.append(
+                and_(ScoreCount.hours == size, _within(ScoreCount.starts_at, spans))
+            )
+    return [or_(*parts)]
+
+
+def _sized_spans(edges: list) -> list[tuple[datetime, datetime, int]]:
+    days, hours = split_by_day(edges)
+    return [(*span, score_counts.DAY) for span in days] + [
+        (*span, score_counts.HOUR) for span in hours
+    ]
 
 
 def _hourly_rows(selection: Selection, edges: list) -> list:
     """(range, group, counts) from the hour and day counts."""
-    segment = selection.group_property or next(iter(selection.filters), "")
-    conditions = [
-        ScoreCount.survey_id.in_([survey.id for survey in selection.surveys]),
-        ScoreCount.segment == segment,
-        *_span_conditions(edges),
-    ]
+    params = {
+        "survey_ids": [survey.id for survey in selection.surveys],
+        "segment": selection.group_property or next(iter(selection.filters), ""),
+    }
     if selection.channels:
-        conditions.append(ScoreCount.channel.in_(selection.channels))
+        params["channels"] = selection.channels
     for values in selection.filters.values():
-        conditions.append(
-            ScoreCount.value.in_([score_counts.encode_value(v) for v in values])
+        params["filter_values"] = [score_counts.encode_value(v) for v in values]
+    shape = (
+        "value" if selection.group_property else _grouping(selection),
+        bool(selection.channels),
+        bool(selection.filters),
+    )
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql" and edges[0] is not None and edges[-1] is not None:
+        spans = _sized_spans(edges)
+        params.update(
+            span_starts=[low for low, _, _ in spans],
+            span_ends=[high for _, high, _ in spans],
+            span_hours=[size for _, _, size in spans],
+            edges=edges,
         )
-    group = _group_column(selection, ScoreCount.survey_id, ScoreCount.channel)
-    if selection.group_property:
-        group = ScoreCount.value
-    inner = select(
-        bucket_sql(ScoreCount.starts_at, edges).label("bucket"),
+        statement = _spans_statement(*shape)
+    else:
+        columns, conditions = _count_columns(*shape)
+        inner = (
+            select(bucket_sql(ScoreCount.starts_at, edges).label("bucket"), *columns)
+            .where(*conditions, *_span_conditions(edges))
+            .subquery()
+        )
+        statement = _summed(inner, inner)
+
+    decode = score_counts.decode_value if selection.group_property else None
+    rows = []
+    for bucket, group_value, *sums in db.session.execute(statement, params):
+        if decode:
+            group_value = decode(group_value)
+        rows.append((bucket, group_value, [int(count or 0) for count in sums]))
+    return rows
+
+
+def _grouping(selection: Selection) -> str | None:
+    if selection.group_by in SURVEY_GROUPS:
+        return "survey"
+    if selection.group_by == "channel":
+        return "channel"
+    return None
+
+
+def _count_columns(grouping: str | None, channels: bool, values: bool):
+    """The group and score columns of the count rows, and the filters on them."""
+    conditions = [
+        ScoreCount.survey_id.in_(bindparam("survey_ids", expanding=True)),
+        ScoreCount.segment == bindparam("segment"),
+    ]
+    if channels:
+        conditions.append(ScoreCount.channel.in_(bindparam("channels", expanding=True)))
+    if values:
+        conditions.append(
+            ScoreCount.value.in_(bindparam("filter_values", expanding=True))
+        )
+    group = {
+        "survey": ScoreCount.survey_id,
+        "channel": ScoreCount.channel,
+        "value": ScoreCount.value,
+    }.get(grouping, literal(None, String))
+    columns = (
         group.label("grp"),
         *(getattr(ScoreCount, name).label(name) for name in SCORE_COLUMNS),
-    ).where(*conditions)
-    inner = inner.subquery()
-    statement = select(
-        inner.c.bucket,
-        inner.c.grp,
-        *(func.sum(inner.c[name]) for name in SCORE_COLUMNS),
-    ).group_by(inner.c.bucket, inner.c.grp)
+    )
+    return columns, conditions
 
-    rows = []
-    for bucket, group_value, *sums in db.session.execute(statement):
-        if selection.group_property:
-            group_value = score_counts.decode_value(group_value)
-        counts = {score: int(count or 0) for score, count in enumerate(sums)}
-        rows.append((bucket, group_value, counts))
-    return rows
+
+def _summed(source, inner):
+    return (
+        select(
+            inner.c.bucket,
+            inner.c.grp,
+            *(func.sum(inner.c[name]) for name in SCORE_COLUMNS),
+        )
+        .select_from(source)
+        .group_by(inner.c.bucket, inner.c.grp)
+    )
+
+
+@functools.cache
+def _spans_statement(grouping: str | None, channels: bool, values: bool):
+    """On PostgreSQL: the spans as arrays, each read by its own index range scan.
+
+    Arrays keep the statement the same whatever the number of buckets, so it is
+    built once, plans in well under a millisecond, and width_bucket finds each
+    row's range in one call.
+    """
+    columns, conditions = _count_columns(grouping, channels, values)
+    stamps = ARRAY(UTCDateTime())
+    span = (
+        func.unnest(
+            bindparam("span_starts", type_=stamps),
+            bindparam("span_ends", type_=stamps),
+            bindparam("span_hours", type_=ARRAY(Integer)),
+        )
+        .table_valued("low", "high", "size")
+        .render_derived(name="span")
+    )
+    bucket = func.width_bucket(
+        ScoreCount.starts_at, bindparam("edges", type_=stamps), type_=Integer
+    )
+    inner = (
+        select((bucket - 1).label("bucket"), *columns)
+        .where(
+            *conditions,
+            ScoreCount.hours == span.c.size,
+            ScoreCount.starts_at >= span.c.low,
+            ScoreCount.starts_at < span.c.high,
+        )
+        # OFFSET 0 keeps the planner from flattening this into one hash join
+        # that reads every row of the survey and filters by span afterwards.
+        .offset(0)
+        .lateral("counted")
+    )
+    return _summed(span.join(inner, true()), inner)
 
 
 def _raw_rows(selection: Selection, edges: list) -> list:
@@ -299,9 +407,9 @@ def _raw_rows(selection: Selection, edges: list) -> list:
         inner.c.bucket, inner.c.grp, inner.c.score, func.count()
     ).group_by(inner.c.bucket, inner.c.grp, inner.c.score)
 
-    merged: dict[tuple, dict[int, int]] = {}
+    merged: dict[tuple, list[int]] = {}
     for bucket, group_value, score, count in db.session.execute(statement):
-        merged.setdefault((bucket, group_value), {})[score] = count
+        merged.setdefault((bucket, group_value), _tally())[score] = count
     return [(bucket, group, counts) for (bucket, group), counts in merged.items()]
 
 
@@ -313,9 +421,17 @@ def _group_column(selection: Selection, survey_column, channel_column):
     return literal(None, String)
 
 
-def _add(target: dict[int, int], counts: dict[int, int]) -> None:
-    for score, count in counts.items():
-        target[score] = target.get(score, 0) + count
+def _tally() -> list[int]:
+    """Answers per score value, 0 to 10, whatever the kind's scale."""
+    return [0] * metrics.TALLY_SIZE
+
+
+def _add(target: list[int], counts: list[int]) -> None:
+    target[:] = map(operator.add, target, counts)
+
+
+def _counts(tally: list[int]) -> dict[int, int]:
+    return dict(enumerate(tally))
 
 
 def aggregate(selection: Selection, low_sample: int) -> dict:
@@ -326,54 +442,67 @@ def aggregate(selection: Selection, low_sample: int) -> dict:
     logger.debug("scores from %s counts", "hourly" if hourly else "raw")
 
     offset = 1 if selection.compare else 0
+    ranges_count = len(edges) - 1
     labels = {
         survey.id: _survey_label(survey, selection.group_by)
         for survey in selection.surveys
     }
+    by_survey = selection.group_by in SURVEY_GROUPS
     per_group: dict = {}
     for bucket, group_value, counts in rows:
-        if selection.group_by in SURVEY_GROUPS:
+        if by_survey:
             group_value = labels[group_value]
-        ranges = per_group.setdefault(group_value, {})
-        _add(ranges.setdefault(bucket, {}), counts)
+        ranges = per_group.get(group_value)
+        if ranges is None:
+            ranges = per_group[group_value] = [_tally() for _ in range(ranges_count)]
+        _add(ranges[bucket], counts)
     # Hourly rows can hold zeros after a changed answer; raw rows never do.
     per_group = {
         value: ranges
         for value, ranges in per_group.items()
-        if any(sum(counts.values()) for counts in ranges.values())
+        if any(any(counts) for counts in ranges)
     }
+    # The same for every group: worked out once.
+    bucket_times = [
+        {
+            "start": bucket.label.isoformat(),
+            "from": bucket.start.astimezone(selection.tz).isoformat(),
+            "to": bucket.end.astimezone(selection.tz).isoformat(),
+        }
+        for bucket in series
+    ]
 
-    def figures(ranges: dict) -> dict:
-        current: dict[int, int] = {}
-        for index in range(offset, len(edges) - 1):
-            _add(current, ranges.get(index, {}))
-        result = metrics.summarise(selection.kind, current, low_sample)
+    def figures(ranges: list[list[int]]) -> dict:
+        current = _tally()
+        for counts in ranges[offset:]:
+            _add(current, counts)
+        result = metrics.summarise_tally(selection.kind, current, low_sample)
         if series:
             result["series"] = [
                 {
-                    "start": bucket.label.isoformat(),
-                    "from": bucket.start.astimezone(selection.tz).isoformat(),
-                    "to": bucket.end.astimezone(selection.tz).isoformat(),
-                    **metrics.summarise(
-                        selection.kind, ranges.get(index + offset, {}), low_sample
+                    **times,
+                    **metrics.summarise_tally(
+                        selection.kind, ranges[index + offset], low_sample
                     ),
                 }
-                for index, bucket in enumerate(series)
+                for index, times in enumerate(bucket_times)
             ]
         if selection.compare:
-            previous = ranges.get(0, {})
+            previous = ranges[0]
             result["previous"] = {
                 "from": edges[0].astimezone(selection.tz).isoformat(),
                 "to": edges[1].astimezone(selection.tz).isoformat(),
-                **metrics.summarise(selection.kind, previous, low_sample),
+                **metrics.summarise_tally(selection.kind, previous, low_sample),
             }
-            result.update(metrics.compare(selection.kind, current, previous))
+            result.update(
+                metrics.compare(selection.kind, _counts(current), _counts(previous))
+            )
         return result
 
-    everything: dict = {}
+    everything = [_tally() for _ in range(ranges_count)]
     for ranges in per_group.values():
-        for index, counts in ranges.items():
-            _add(everything.setdefault(index, {}), counts)
+        for total, counts in zip(everything, ranges, strict=True):
+            _add(total, counts)
     result = figures(everything)
     if selection.group_by:
         groups = [
@@ -381,8 +510,9 @@ def aggregate(selection: Selection, low_sample: int) -> dict:
         ]
         if selection.group_by in SURVEY_GROUPS:
             seen = {group["value"] for group in groups}
+            nothing = [_tally() for _ in range(ranges_count)]
             groups.extend(
-                {"value": label, **figures({})}
+                {"value": label, **figures(nothing)}
                 for label in sorted(set(labels.values()) - seen)
             )
         groups.sort(

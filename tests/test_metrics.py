@@ -1,8 +1,15 @@
 """The score arithmetic, against cases worked out by hand."""
 
+import math
+import statistics
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from feedback import metrics
 
@@ -196,3 +203,78 @@ def test_scales(kind, low, high):
 
     assert scale.accepts(low) and scale.accepts(high)
     assert not scale.accepts(low - 1) and not scale.accepts(high + 1)
+
+
+def _reference_round(value) -> float:
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _reference(kind: str, answers: list[int]) -> dict:
+    """The figures straight from the definitions, answer by answer."""
+    n = len(answers)
+    if kind == "nps":
+        coded = [1 if a >= 9 else -1 if a <= 6 else 0 for a in answers]
+        score = Fraction(100 * sum(coded), n)
+        p, d = coded.count(1) / n, coded.count(-1) / n
+        margin = 1.96 * 100 * math.sqrt((p + d - (p - d) ** 2) / n) if n > 1 else None
+    elif kind == "csat":
+        satisfied = sum(1 for a in answers if a >= 4)
+        score = Fraction(100 * satisfied, n)
+        p, z = satisfied / n, 1.96
+        margin = (
+            100 * z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+            if n > 1
+            else None
+        )
+    else:
+        score = Fraction(sum(answers), n)
+        margin = 1.96 * statistics.stdev(answers) / math.sqrt(n) if n > 1 else None
+    return {"score": score, "margin": margin}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["nps", "csat", "ces"]),
+    raw=st.lists(st.integers(min_value=0, max_value=40), min_size=11, max_size=11),
+)
+def test_summary_matches_the_definitions(kind, raw):
+    scale = metrics.SCALES[kind]
+    counts = dict(zip(scale.values, raw, strict=False))
+    answers = [value for value, count in counts.items() for _ in range(count)]
+
+    result = metrics.summarise(kind, counts)
+
+    assert result["n"] == len(answers)
+    if not answers:
+        assert result["score"] is None and result["margin_of_error"] is None
+        return
+    expected = _reference(kind, answers)
+    assert result["score"] == _reference_round(expected["score"])
+    if kind != "nps":
+        assert result["mean"] == _reference_round(Fraction(sum(answers), len(answers)))
+    unrounded = metrics.interval(kind, counts)
+    if expected["margin"] is None:
+        assert unrounded is None and result["margin_of_error"] is None
+    else:
+        assert math.isclose(
+            unrounded[0], expected["margin"], rel_tol=1e-9, abs_tol=1e-9
+        )
+        assert result["margin_of_error"] == _reference_round(Fraction(unrounded[0]))
+        assert result["ci_low"] == _reference_round(Fraction(unrounded[1]))
+        assert result["ci_high"] == _reference_round(Fraction(unrounded[2]))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=-1000, max_value=1000, allow_nan=False))
+def test_margins_round_half_away_from_zero_on_the_exact_value(value):
+    exact = Decimal(value).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    assert metrics._round_float(value) == float(exact)
+
+
+@pytest.mark.parametrize("value", [0.25, -0.25, 12.75, 0.05, 0.15, 99.95, -33.35])
+def test_margins_round_ties_on_the_exact_value(value):
+    exact = Decimal(value).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    assert metrics._round_float(value) == float(exact)

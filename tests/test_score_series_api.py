@@ -505,11 +505,21 @@ def test_scores_need_an_api_key(client):
 
 
 def test_whole_utc_days_come_from_day_rows_and_the_rest_from_hours():
-    berlin_week = [at("2024-03-03T23:00:00"), at("2024-03-10T23:00:00")]
+    berlin_weeks = [
+        at("2024-03-03T23:00:00"),
+        at("2024-03-10T23:00:00"),
+        at("2024-03-17T23:00:00"),
+    ]
 
-    days, hours = scores.split_by_day(berlin_week)
+    days, hours = scores.split_by_day(berlin_weeks)
 
-    assert days == [at(f"2024-03-{day:02d}T00:00:00") for day in range(4, 10)]
-    assert hours == [at("2024-03-03T23:00:00")] + [
-        at(f"2024-03-10T{hour:02d}:00:00") for hour in range(23)
+    # The UTC day holding each edge is read by the hour, and touching spans join.
+    assert days == [
+        (at("2024-03-04T00:00:00"), at("2024-03-10T00:00:00")),
+        (at("2024-03-11T00:00:00"), at("2024-03-17T00:00:00")),
+    ]
+    assert hours == [
+        (at("2024-03-03T23:00:00"), at("2024-03-04T00:00:00")),
+        (at("2024-03-10T00:00:00"), at("2024-03-11T00:00:00")),
+        (at("2024-03-17T00:00:00"), at("2024-03-17T23:00:00")),
     ]
