@@ -9,6 +9,8 @@ from werkzeug.serving import make_server
 from tests.conftest import browser_missing
 from tests.conftest import new_invitation
 from tests.conftest import token_from
+from tests.test_email_scores import parts
+from tests.test_email_scores import sent_email
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -133,6 +135,30 @@ def test_a_score_from_the_email_needs_one_tap(browser, live, api, survey_data):
     page.wait_for_selector("h1")
     context.close()
     assert answers(api) == [(7, None)]
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_the_email_score_buttons_are_large_enough_to_tap(
+    browser, app, api, survey_data, tmp_path, width
+):
+    new_invitation(api, survey_data, {"email": "guest@example.com"}, channel="email")
+    html = parts(sent_email(app, tmp_path / "outbox"))[0]
+    context = browser.new_context(
+        viewport={"width": width, "height": 740}, java_script_enabled=False
+    )
+    page = context.new_page()
+
+    page.set_content(html)
+
+    boxes = [link.bounding_box() for link in page.locator("a[href*='?score=']").all()]
+    context.close()
+    assert len(boxes) == 11
+    assert all(box["height"] >= 44 for box in boxes), boxes
+    # Eleven in a row on the narrowest phone: WCAG 2.5.8 asks for 24 px targets, or
+    # centres at least 24 px apart.
+    centres = [box["x"] + box["width"] / 2 for box in boxes]
+    gaps = [right - left for left, right in zip(centres, centres[1:], strict=False)]
+    assert all(box["width"] >= 24 for box in boxes) or min(gaps) >= 24, boxes
 
 
 def test_answer_with_the_keyboard_alone(browser, live, api, survey_data):
