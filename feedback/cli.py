@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import delete
 from sqlalchemy import select
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import run_simple
@@ -17,6 +18,7 @@ from werkzeug.serving import run_simple
 from feedback import auth
 from feedback import score_counts
 from feedback.delivery import worker as delivery_worker
+from feedback.models import ApiKey
 from feedback.models import Survey
 from feedback.models import db
 
@@ -81,6 +83,31 @@ def recount_scores(survey_keys):
 def create_api_key(name):
     """Create an API key called NAME and print it; it is not shown again."""
     click.echo(auth.create_key(name))
+
+
+@group.command("list-api-keys")
+def list_api_keys():
+    """List the API keys by name and creation time; the keys themselves are not kept."""
+    keys = db.session.scalars(select(ApiKey).order_by(ApiKey.name, ApiKey.id)).all()
+    for key in keys:
+        click.echo(
+            f"{key.name}\tcreated {key.created_at.isoformat(timespec='seconds')}"
+        )
+    if not keys:
+        click.echo("No API keys yet; create one with: feedback create-api-key NAME")
+
+
+@group.command("revoke-api-key")
+@click.argument("name")
+def revoke_api_key(name):
+    """Delete every API key called NAME: requests that carry one get 401 from now on."""
+    revoked = db.session.execute(delete(ApiKey).where(ApiKey.name == name)).rowcount
+    db.session.commit()
+    if not revoked:
+        raise click.ClickException(f"There is no API key called {name!r}.")
+    click.echo(
+        f"Revoked {revoked} API key{'s' if revoked > 1 else ''} called {name!r}."
+    )
 
 
 @group.command("local-api-key")

@@ -120,3 +120,48 @@ def test_local_api_key_is_replaced_when_the_database_lost_it(
     assert key != "fbk_from-another-database"
     assert key in result.output
     assert ApiClient(app.test_client(), key).get("/api/v1/surveys").status_code == 200
+
+
+def test_a_revoked_api_key_gets_401_at_once(app):
+    runner = app.test_cli_runner()
+    crm = runner.invoke(args=["feedback", "create-api-key", "crm"]).output.strip()
+    bi = runner.invoke(args=["feedback", "create-api-key", "bi"]).output.strip()
+    client = app.test_client()
+
+    result = runner.invoke(args=["feedback", "revoke-api-key", "crm"])
+
+    assert result.exit_code == 0, result.output
+    assert "Revoked 1 API key called 'crm'." in result.output
+    refused = client.get("/api/v1/surveys", headers={"Authorization": f"Bearer {crm}"})
+    assert refused.status_code == 401
+    kept = client.get("/api/v1/surveys", headers={"Authorization": f"Bearer {bi}"})
+    assert kept.status_code == 200
+    assert [row.name for row in stored_keys(app)] == ["bi"]
+
+
+def test_revoking_an_unknown_name_fails_and_changes_nothing(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["feedback", "create-api-key", "crm"])
+
+    result = runner.invoke(args=["feedback", "revoke-api-key", "pms"])
+
+    assert result.exit_code == 1
+    assert "There is no API key called 'pms'." in result.output
+    assert [row.name for row in stored_keys(app)] == ["crm"]
+
+
+def test_listing_api_keys_shows_names_never_keys(app):
+    runner = app.test_cli_runner()
+    assert "No API keys yet" in runner.invoke(args=["feedback", "list-api-keys"]).output
+    keys = [
+        runner.invoke(args=["feedback", "create-api-key", name]).output.strip()
+        for name in ("crm", "bi")
+    ]
+
+    result = runner.invoke(args=["feedback", "list-api-keys"])
+
+    assert result.exit_code == 0, result.output
+    names = [line.split("\t")[0] for line in result.output.strip().splitlines()]
+    assert names == ["bi", "crm"]
+    hashes = [row.key_hash for row in stored_keys(app)]
+    assert all(secret not in result.output for secret in keys + hashes)
