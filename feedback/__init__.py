@@ -29,10 +29,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        WTF_CSRF_TIME_LIMIT=None,
-        # The page sends Referrer-Policy: no-referrer, so browsers send no Referer
-        # to check over HTTPS; the token and the SameSite cookie do the work.
-        WTF_CSRF_SSL_STRICT=False,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
@@ -52,21 +48,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from feedback import unsubscribe
     from feedback import webhooks
     from feedback.extensions import MIGRATE_OPTIONS
-    from feedback.extensions import csrf
     from feedback.extensions import migrate
     from feedback.models import db
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), **MIGRATE_OPTIONS)
-    csrf.init_app(app)
     i18n.init_app(app, ROOT / "translations")
     assets.init_app(app)
-    api.init_app(app, csrf)
+    api.init_app(app)
     app.register_blueprint(survey_page.bp)
-    # Both are posted to by other parties, who hold no CSRF token or cookie.
-    for blueprint in (unsubscribe.bp, webhooks.bp):
-        csrf.exempt(blueprint)
-        app.register_blueprint(blueprint)
+    app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(webhooks.bp)
     cli.init_app(app)
     score_counts.init_app(app)
     return app

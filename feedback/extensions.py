@@ -1,12 +1,10 @@
 """Extensions, created unbound and joined to the app in the factory."""
 
 from flask_migrate import Migrate
-from flask_wtf import CSRFProtect
 
 from feedback.models import UTCDateTime
 
 migrate = Migrate()
-csrf = CSRFProtect()
 
 
 def render_migration_item(type_, obj, autogen_context):

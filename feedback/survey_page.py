@@ -3,6 +3,7 @@
 import logging
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import g
 from flask import render_template
@@ -10,6 +11,8 @@ from flask import request
 from flask_babel import format_number
 from flask_babel import gettext
 from flask_babel import ngettext
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
 
 from feedback import i18n
 from feedback import invitations
@@ -25,6 +28,7 @@ bp = Blueprint("survey_page", __name__)
 PREFIX = "/s/"
 
 ANSWERABLE = ("scheduled", "sent", "opened", "answered")
+FORM_SALT = "survey-answer-form"
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -46,8 +50,8 @@ def _headers(response):
 
 @bp.url_value_preprocessor
 def _open_invitation(_endpoint, values):
-    # Found before the CSRF check runs, so that even its error page, like every
-    # page from here on, speaks the contact's language and time zone.
+    # Found first, so that every page from here on, error pages included, speaks
+    # the contact's language and time zone.
     invitation = invitations.find_by_token((values or {}).get("token", ""))
     now = utcnow()
     if invitation is None or invitation.current_status(now) not in ANSWERABLE:
@@ -64,6 +68,29 @@ def _texts(survey) -> dict:
         "question": i18n.survey_text(survey, "question", candidates),
         "follow_up": i18n.survey_text(survey, "follow_up", candidates),
     }
+
+
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=FORM_SALT)
+
+
+def _form_token(invitation) -> str:
+    """The answer form's CSRF token, signed over the invitation: no cookie needed.
+
+    A session token would fail on phones that block cookies, losing the answer.
+    """
+    return _signer().dumps(invitation.id)
+
+
+def _form_is_ours(invitation) -> bool:
+    # Browsers say where a post comes from; one from another site is refused
+    # whatever it carries.
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return False
+    try:
+        return _signer().loads(request.form.get("csrf_token", "")) == invitation.id
+    except BadSignature:
+        return False
 
 
 def _unavailable():
@@ -92,6 +119,7 @@ def _render_form(invitation, selected, comment, errors, status=200):
             comment=comment or "",
             errors=errors,
             max_comment=current_app.config["COMMENT_MAX_LENGTH"],
+            form_token=_form_token(invitation),
         ),
         status,
     )
@@ -118,6 +146,9 @@ def answer(token):
     invitation = g.get("invitation")
     if invitation is None:
         return _unavailable()
+    if not _form_is_ours(invitation):
+        logger.info("answer form refused invitation=%s", invitation.id)
+        abort(400)
     scale = metrics.SCALES[invitation.survey.kind]
     given = request.form.getlist("score")
     # One score a form: a doctored form with two is not one answer.

@@ -88,6 +88,8 @@ def test_answer_on_a_phone(live, phone):
 
     expect(phone.get_by_role("heading", name="Thank you")).to_be_visible()
     assert stored(live) == [(9, "Schönes Zimmer 😀")]
+    # Nothing is kept on the phone: no cookie to consent to, none to block.
+    assert phone.context.cookies() == []
     assert phone.problems == []
 
 

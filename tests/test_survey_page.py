@@ -326,3 +326,53 @@ def test_page_links_ignore_the_host_header(app, client, invitation):
         assert "attacker" not in html
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Response)) == 1
+
+
+def test_a_phone_that_blocks_cookies_can_answer(app, invitation):
+    cookieless = app.test_client(use_cookies=False)
+    page = cookieless.get(path_of(invitation))
+
+    result = cookieless.post(
+        path_of(invitation),
+        data={
+            "score": "9",
+            "comment": "no cookies",
+            "csrf_token": csrf_from(page.text),
+        },
+    )
+
+    assert "Set-Cookie" not in page.headers
+    assert result.status_code == 200
+    assert "Set-Cookie" not in result.headers
+    assert responses(app) == [(invitation["id"], 9, "no cookies")]
+
+
+def test_the_form_token_of_another_invitation_is_refused(app, api, client, invitation):
+    other = trigger_link(api, "post-stay-nps", "guest-2")
+    foreign = csrf_from(client.get(path_of(other)).text)
+
+    result = client.post(
+        path_of(invitation), data={"score": "9", "csrf_token": foreign}
+    )
+
+    assert result.status_code == 400
+    assert responses(app) == []
+
+
+@pytest.mark.parametrize(
+    ("site", "status", "stored"),
+    [("cross-site", 400, []), ("same-origin", 200, [9]), ("same-site", 200, [9])],
+)
+def test_a_post_from_another_site_is_refused(
+    app, client, invitation, site, status, stored
+):
+    token = csrf_from(client.get(path_of(invitation)).text)
+
+    result = client.post(
+        path_of(invitation),
+        data={"score": "9", "csrf_token": token},
+        headers={"Sec-Fetch-Site": site},
+    )
+
+    assert result.status_code == status
+    assert [score for _, score, _ in responses(app)] == stored
