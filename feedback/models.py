@@ -1,5 +1,5 @@
 """Database models: surveys, contacts, invitations, messages, responses, API keys,
-suppressions, inbound texts and the per-channel send rate."""
+suppressions, inbound texts, early status reports and the per-channel send rate."""
 
 from datetime import UTC
 from datetime import datetime
@@ -30,7 +30,9 @@ RESPONSE_CHANNELS = ("web", "sms", "api")
 # The largest id an INTEGER primary key holds on PostgreSQL; larger ones exist nowhere.
 MAX_ID = 2**31 - 1
 
-# Invitation statuses, in the order an invitation can move through them.
+# Invitation statuses, in the order an invitation can move through them. failed:
+# the first message did not arrive; unknown: nobody knows whether it did, as the
+# send broke off after the request went out.
 INVITATION_STATUSES = (
     "scheduled",
     "sent",
@@ -39,6 +41,8 @@ INVITATION_STATUSES = (
     "expired",
     "cancelled",
     "suppressed",
+    "failed",
+    "unknown",
 )
 SUPPRESSION_REASONS = (
     "throttled",
@@ -348,6 +352,18 @@ class InboundMessage(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EarlyStatus(db.Model):
+    """A provider's status report that came before its message's id was stored."""
+
+    __tablename__ = "early_statuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class DeliveryRate(db.Model):

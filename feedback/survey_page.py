@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("survey_page", __name__)
 PREFIX = "/s/"
 
-ANSWERABLE = ("scheduled", "sent", "opened", "answered")
+# A failed first message does not close the link, which the caller may hand over
+# another way; one whose outcome is unknown may well have arrived.
+ANSWERABLE = ("scheduled", "sent", "opened", "answered", "failed", "unknown")
 FORM_SALT = "survey-answer-form"
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",

@@ -20,7 +20,7 @@ from feedback import reminders
 from feedback import responses
 from feedback import suppressions
 from feedback.api.schemas import text_problem
-from feedback.delivery import sms
+from feedback.delivery import statuses
 from feedback.errors import ApiError
 from feedback.models import Contact
 from feedback.models import InboundMessage
@@ -47,30 +47,6 @@ START_WORDS = {"start", "yes", "unstop"}
 HELP_WORDS = {"help", "info"}
 SCORE_REPLY = re.compile(r"(\d+)(?:\s+(.*))?", re.DOTALL)
 OPEN_STATUSES = ("sent", "opened", "answered")
-
-# Twilio's statuses mapped to ours, with how far along each one is; a callback
-# only ever moves a message further.
-PROVIDER_STATUSES = {
-    "accepted": "queued",
-    "scheduled": "queued",
-    "queued": "queued",
-    "sending": "queued",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "delivered",
-    "undelivered": "undelivered",
-    "failed": "failed",
-    "canceled": "cancelled",
-}
-PROGRESS = {
-    "queued": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-    "cancelled": 3,
-    "unknown": 0,
-}
 
 
 @bp.before_request
@@ -251,29 +227,20 @@ def status():
     """Twilio reports how far a text got; a late report never moves it back."""
     sid, provider_status = _required("MessageSid", "MessageStatus")
     code = request.form.get("ErrorCode", "").strip() or None
-    mapped = PROVIDER_STATUSES.get(provider_status.lower())
-    if mapped is None:
+    if not statuses.known(provider_status):
         raise ApiError(
             422,
             f"{provider_status!r} is not a Twilio message status.",
             {"MessageStatus": ["Unknown status."]},
         )
-    message = db.session.scalar(
-        select(Message).where(Message.provider_id == sid).with_for_update()
-    )
+    message = statuses.receive(sid, provider_status, code)
     if message is None:
-        db.session.rollback()
-        logger.info("status for an unknown message sid=%s", sid)
+        logger.info(
+            "status kept until its message is known sid=%s provider_status=%s",
+            sid,
+            provider_status,
+        )
         return HttpResponse(status=204)
-
-    now = utcnow()
-    if PROGRESS.get(mapped, 0) > PROGRESS.get(message.status, 0):
-        message.move_to(mapped, now, provider_status=provider_status, error=code)
-    if code and mapped in ("failed", "undelivered") and message.status == mapped:
-        message.error_code = code
-        message.last_error = f"Twilio error {code}: reported {provider_status}"
-        _suppress_for(message, code)
-    db.session.commit()
     logger.info(
         "message status message=%s provider_status=%s status=%s code=%s",
         message.id,
@@ -282,13 +249,3 @@ def status():
         code,
     )
     return HttpResponse(status=204)
-
-
-def _suppress_for(message: Message, code: str) -> None:
-    """An opt-out or a dead number reported after the send goes on the list too."""
-    if not code.isdigit():
-        return
-    judged = sms.classify(None, int(code), "")
-    if judged.opted_out or judged.invalid_address:
-        reason = "opted_out" if judged.opted_out else "invalid_address"
-        suppressions.add("sms", message.to_address, reason, "provider")

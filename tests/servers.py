@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
+from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-test-auth-token"
@@ -104,6 +105,12 @@ class TwilioHandler(BaseHTTPRequestHandler):
         sid = "SM" + uuid.uuid4().hex
         with stand_in.lock:
             stand_in.sent.append({"sid": sid, **form})
+        if stand_in.before_answer is not None:
+            # Twilio may call back before its answer reaches the sender.
+            try:
+                stand_in.before_answer(sid, form)
+            except Exception as error:
+                stand_in.errors.append(error)
         self._answer(
             201,
             {
@@ -146,6 +153,10 @@ class TwilioStandIn:
         self.script = []
         self.hang_seconds = 3
         self.delay_seconds = 0.0
+        # Called with the new sid and the form once a message is taken, before the
+        # answer goes back; what it raises is kept in errors.
+        self.before_answer = None
+        self.errors = []
         self.lock = threading.Lock()
         self.server = QuietServer(("127.0.0.1", 0), TwilioHandler)
         self.server.daemon_threads = True
@@ -199,3 +210,19 @@ def twilio_api():
     yield stand_in
     stand_in.server.shutdown()
     stand_in.server.server_close()
+
+
+def post_signed(client, path, params, url=None, token=AUTH_TOKEN, tamper=None):
+    """Post as Twilio does: form fields, signed for the app's public URL."""
+    public = client.application.config["BASE_URL"] + path
+    signature = RequestValidator(token).compute_signature(url or public, params)
+    sent = {**params, **(tamper or {})}
+    return client.post(path, data=sent, headers={"X-Twilio-Signature": signature})
+
+
+def post_status(client, sid, provider_status, code=None, query=""):
+    """A signed status callback for a text, as Twilio sends it."""
+    params = {"MessageSid": sid, "MessageStatus": provider_status}
+    if code:
+        params["ErrorCode"] = code
+    return post_signed(client, "/webhooks/twilio/status" + query, params)

@@ -1,15 +1,24 @@
 """The migrations: one head, a message on each, and the same schema as the models."""
 
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade
 from flask_migrate import upgrade
 from sqlalchemy import inspect
+from sqlalchemy import select
 
 from feedback import ROOT
 from feedback import create_app
 from feedback.extensions import MIGRATE_OPTIONS
+from feedback.models import Contact
+from feedback.models import Invitation
+from feedback.models import Message
+from feedback.models import Survey
 from feedback.models import db
 
 
@@ -103,3 +112,64 @@ def test_upgrade_counts_the_answers_stored_before(tmp_path):
         (1, "2024-06-01 10:00:00.000000", "web", 1),
         (24, "2024-06-01 00:00:00.000000", "web", 1),
     ]
+
+
+# A first message's status and whether it was sent, its invitation's status before
+# the upgrade, and what the upgrade, then a downgrade, make of that invitation.
+ENDINGS = [
+    ("failed", False, "scheduled", "failed", "scheduled"),
+    ("undelivered", True, "sent", "failed", "sent"),
+    ("unknown", False, "scheduled", "unknown", "scheduled"),
+    ("failed", False, "suppressed", "suppressed", "suppressed"),
+    ("delivered", True, "sent", "sent", "sent"),
+    ("pending", False, "scheduled", "scheduled", "scheduled"),
+]
+
+
+def invitation_statuses() -> list[str]:
+    found = db.session.scalars(select(Invitation.status).order_by(Invitation.id))
+    statuses = list(found)
+    # Nothing may hold a lock on a table the next migration changes.
+    db.session.remove()
+    return statuses
+
+
+def test_upgrade_ends_invitations_whose_first_message_failed(make_app):
+    app = make_app()
+    now = datetime.now(UTC)
+    with app.app_context():
+        downgrade(revision="bbc4a22a80d3")
+        survey = Survey(
+            key="stay", kind="nps", question="Q", touchpoint="t", stage="retention"
+        )
+        for number, (message_status, sent, status, _, _) in enumerate(ENDINGS):
+            invitation = Invitation(
+                survey=survey,
+                contact=Contact(properties={}),
+                channel="sms",
+                status=status,
+                token_nonce=b"\0",
+                token_hash=f"hash-{number}",
+                send_at=now,
+                expires_at=now + timedelta(days=14),
+            )
+            message = Message(
+                invitation=invitation,
+                channel="sms",
+                to_address="+447911123456",
+                status=message_status,
+                due_at=now,
+                sent_at=now if sent else None,
+            )
+            db.session.add(message)
+        db.session.commit()
+        db.session.remove()
+
+        upgrade()
+        upgraded = invitation_statuses()
+        downgrade(revision="bbc4a22a80d3")
+        downgraded = invitation_statuses()
+        upgrade()
+
+    assert upgraded == [ending[3] for ending in ENDINGS]
+    assert downgraded == [ending[4] for ending in ENDINGS]

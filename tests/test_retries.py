@@ -252,8 +252,9 @@ def test_transient_failures_retry_then_fail_at_the_cap(sms_api, twilio_api):
 
     # Two hours on, every retry has fallen due, one after the other.
     assert run_later(app) == worker.MAX_ATTEMPTS - 1
-    _, message = the_message(api, invitation_id)
+    invitation, message = the_message(api, invitation_id)
     assert (message["status"], message["attempts"]) == ("failed", worker.MAX_ATTEMPTS)
+    assert invitation["status"] == "failed"
     assert run_later(app, hours=10) == 0
     assert len(twilio_api.requests) == worker.MAX_ATTEMPTS
 
@@ -287,8 +288,11 @@ def test_permanent_failures_are_not_retried(sms_api, twilio_api, code, listed):
     with app.app_context():
         row = db.session.scalar(sqlalchemy.select(Suppression))
         assert (row.reason if row else None) == listed
-    if listed:
-        assert invitation["suppression_reason"] == listed
+    # A number that does not work, or said stop, is a suppression; anything else
+    # ends the invitation as failed.
+    assert (invitation["status"], invitation["suppression_reason"]) == (
+        ("suppressed", listed) if listed else ("failed", None)
+    )
 
 
 @pytest.mark.parametrize("script", ["drop", "hang"])
@@ -309,9 +313,11 @@ def test_an_unknown_outcome_is_never_retried(make_app, twilio_api, survey_data, 
     with app.app_context():
         assert worker.run_once() == 1
     assert run_later(app, hours=24) == 0
-    _, message = the_message(api, created["id"])
+    invitation, message = the_message(api, created["id"])
     assert message["status"] == "unknown"
     assert message["attempts"] == 1
+    # Perhaps sent, perhaps not: the invitation claims neither.
+    assert invitation["status"] == "unknown"
     assert len(twilio_api.requests) == 1
 
 
@@ -324,6 +330,7 @@ def test_a_send_lost_with_its_worker_becomes_unknown(sms_api, twilio_api):
         message.lease_until = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
         assert worker.run_once() == 0
-    _, message = the_message(api, invitation_id)
+    invitation, message = the_message(api, invitation_id)
     assert message["status"] == "unknown"
+    assert invitation["status"] == "unknown"
     assert twilio_api.requests == []

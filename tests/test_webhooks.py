@@ -10,7 +10,8 @@ from feedback.models import Suppression
 from feedback.models import db
 from tests.conftest import BASE_URL
 from tests.conftest import ApiClient
-from tests.servers import AUTH_TOKEN
+from tests.servers import post_signed
+from tests.servers import post_status
 
 PHONE = "+447911123456"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -24,15 +25,6 @@ def twilio_app(make_app, twilio_api):
 @pytest.fixture
 def api(twilio_app):
     return ApiClient.for_app(twilio_app)
-
-
-def post_signed(client, path, params, url=None, token=AUTH_TOKEN, tamper=None):
-    """Post as Twilio does: form fields, signed for the public URL."""
-    signature = RequestValidator(token).compute_signature(
-        url or BASE_URL + path, params
-    )
-    sent = {**params, **(tamper or {})}
-    return client.post(path, data=sent, headers={"X-Twilio-Signature": signature})
 
 
 def inbound(client, body, sid="SM" + "1" * 32, sender=PHONE):
@@ -285,14 +277,6 @@ def test_signed_values_that_cannot_be_stored_get_a_400(
         )
 
 
-def status(client, sid, provider_status, code=None, query=""):
-    params = {"MessageSid": sid, "MessageStatus": provider_status}
-    if code:
-        params["ErrorCode"] = code
-    path = "/webhooks/twilio/status" + query
-    return post_signed(client, path, params)
-
-
 def test_sends_ask_for_status_callbacks(twilio_app, api, survey_data, twilio_api):
     sent_sms_invitation(api, survey_data, twilio_app)
     (request,) = twilio_api.requests
@@ -303,7 +287,7 @@ def test_status_only_moves_forward(twilio_app, api, survey_data, twilio_api):
     invitation = sent_sms_invitation(api, survey_data, twilio_app)
     sid = twilio_api.sent[0]["sid"]
     for provider_status in ("sending", "sent", "delivered", "sent", "queued"):
-        assert status(api.client, sid, provider_status).status_code == 204
+        assert post_status(api.client, sid, provider_status).status_code == 204
     (message,) = api.get(f"/api/v1/invitations/{invitation['id']}").json["messages"]
     assert message["status"] == "delivered"
     assert [entry["status"] for entry in message["status_history"]] == [
@@ -328,10 +312,10 @@ def test_failures_keep_their_error_code(
 ):
     invitation = sent_sms_invitation(api, survey_data, twilio_app)
     sid = twilio_api.sent[0]["sid"]
-    assert status(api.client, sid, "sent").status_code == 204
-    assert status(api.client, sid, final, code).status_code == 204
-    assert status(api.client, sid, "sent").status_code == 204
-    assert status(api.client, sid, "delivered").status_code == 204
+    assert post_status(api.client, sid, "sent").status_code == 204
+    assert post_status(api.client, sid, final, code).status_code == 204
+    assert post_status(api.client, sid, "sent").status_code == 204
+    assert post_status(api.client, sid, "delivered").status_code == 204
     (message,) = api.get(f"/api/v1/invitations/{invitation['id']}").json["messages"]
     assert (message["status"], message["error_code"]) == (final, code)
     assert code in message["last_error"]
@@ -339,7 +323,7 @@ def test_failures_keep_their_error_code(
 
 
 def test_status_of_an_unknown_message_and_a_signed_query(twilio_app, api):
-    reply = status(api.client, "SM" + "f" * 32, "delivered", query="?attempt=2")
+    reply = post_status(api.client, "SM" + "f" * 32, "delivered", query="?attempt=2")
     assert reply.status_code == 204
 
 

@@ -416,7 +416,10 @@ class InvitationOutSchema(Schema):
     id = fields.Integer()
     survey = fields.Function(lambda invitation: invitation.survey.key)
     channel = fields.String()
-    status = fields.Function(lambda invitation: invitation.current_status())
+    status = fields.Function(
+        lambda invitation: invitation.current_status(),
+        metadata={"type": "string", "enum": list(INVITATION_STATUSES)},
+    )
     suppression_reason = fields.String()
     url = fields.String()
     send_at = fields.DateTime()

@@ -22,6 +22,7 @@ from feedback.delivery import compose
 from feedback.delivery import email
 from feedback.delivery import rate
 from feedback.delivery import sms
+from feedback.delivery import statuses
 from feedback.models import SUPPRESSION_REASONS
 from feedback.models import Contact
 from feedback.models import Message
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 30
 RETRY_CAP_SECONDS = 3600
 MAX_ATTEMPTS = 6
-STOPPED_INVITATIONS = ("cancelled", "suppressed", "expired")
+STOPPED_INVITATIONS = ("cancelled", "suppressed", "expired", "failed")
 
 
 def worker_id() -> str:
@@ -44,6 +45,7 @@ def claim(worker: str, batch_size: int, lease_seconds: int, now=None) -> list[in
     """Take up to batch_size due messages for this worker, and commit the claim."""
     now = now or utcnow()
     _give_up_on_lost_sends(now)
+    statuses.drop_unmatched(now)
     due = (
         select(Message.id)
         .where(
@@ -82,6 +84,7 @@ def _give_up_on_lost_sends(now) -> None:
     for message in lost:
         message.move_to("unknown", now, error="the worker stopped during the send")
         message.last_error = "The worker stopped while sending; not retried."
+        statuses.end_invitation(message, "unknown", now)
         logger.warning(
             "message outcome unknown message=%s worker=%s",
             message.id,
@@ -150,16 +153,20 @@ def deliver(message_id: int, worker: str, now=None) -> str:
     message.attempts += 1
     message.lease_until = started + timedelta(seconds=config["WORKER_LEASE_SECONDS"])
     message.move_to("sending", started, attempt=message.attempts)
+    channel, to_address = message.channel, message.to_address
     db.session.commit()
 
+    # No read of the message until the provider has answered: after the commit a
+    # read opens a transaction, which on SQLite holds the write lock through the
+    # call and keeps the status webhook, and every answer, waiting for it.
     try:
-        if message.channel == "email":
-            sent = email.send(config, message.id, payload)
+        if channel == "email":
+            sent = email.send(config, message_id, payload)
         else:
             sent = sms.send(
                 config,
-                message.id,
-                message.to_address,
+                message_id,
+                to_address,
                 payload,
                 status_callback=_status_callback(config),
             )
@@ -182,6 +189,9 @@ def deliver(message_id: int, worker: str, now=None) -> str:
         message.channel,
         message.purpose,
     )
+    if channel == "sms":
+        # Committed first, so that a report stored meanwhile finds the sid.
+        statuses.apply_early(message)
     return message.status
 
 
@@ -297,6 +307,7 @@ def _failed(message: Message, error: DeliveryError) -> str:
     else:
         status = "unknown" if error.outcome == "unknown" else "failed"
         message.move_to(status, now, error=error.code or error.outcome)
+        statuses.end_invitation(message, status, now)
         logger.error(
             "message send %s message=%s code=%s outcome=%s",
             status,
