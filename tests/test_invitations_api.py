@@ -376,6 +376,16 @@ def test_unknown_invitation_is_404(api):
         ("survey", "text/plain", 415),
         ('{"survey": 1, "survey": 2}', "application/json", 400),
         ('{"survey": NaN}', "application/json", 400),
+        (
+            '{"survey": "post-stay-nps", "properties": {"a": 1e400}}',
+            "application/json",
+            400,
+        ),
+        (
+            '{"survey": "post-stay-nps", "properties": {"a": -1e309}}',
+            "application/json",
+            400,
+        ),
         ("[" * 100_000 + "]" * 100_000, "application/json", 400),
         ('{"delay_minutes": ' + "9" * 5000 + "}", "application/json", 400),
         ("[1, 2]", "application/json", 422),

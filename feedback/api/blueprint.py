@@ -1,6 +1,7 @@
 """The API's blueprint class: strict JSON bodies, the one error shape, no caching."""
 
 import json
+import math
 
 import flask_smorest
 from webargs import core
@@ -23,13 +24,22 @@ def _no_constant(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        # 1e400 reads as infinity, which no JSON column or client can hold.
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
 def parse_json_body(data: bytes):
-    """Parse a body as strict JSON: no NaN or Infinity, no key given twice."""
+    """Parse a body as strict JSON: only finite numbers, no key given twice."""
     try:
         return json.loads(
             data,
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constant,
+            parse_float=_finite,
         )
     except RecursionError:
         raise ApiError(
