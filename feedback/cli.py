@@ -1,10 +1,12 @@
 """Command-line tasks under `flask --app app feedback ...`."""
 
 import logging
+import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -140,8 +142,23 @@ def serve(host, port):
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "feedback", "worker"]
     )
+    stopping = threading.Event()
+    died = []
+
+    def watch():
+        # A server without its worker would take triggers and never send them.
+        code = worker.wait()
+        if not stopping.is_set():
+            died.append(code)
+            logger.error(
+                "the delivery worker stopped (exit code %s); stopping the web server",
+                code,
+            )
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
     # SIGTERM too unwinds to the finally below, so the worker is never left behind.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1 if died else 0))
     try:
         run_simple(
             host,
@@ -151,6 +168,7 @@ def serve(host, port):
             request_handler=RedactingRequestHandler,
         )
     finally:
+        stopping.set()
         worker.terminate()
         try:
             worker.wait(timeout=10)
