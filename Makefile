@@ -42,10 +42,14 @@ $(AXE): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# make run PORT=8000 serves elsewhere; links then point there too, unless
+# FEEDBACK_BASE_URL says otherwise.
+PORT ?= 5000
+run: export FEEDBACK_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 	$(FLASK) feedback local-api-key
-	$(FLASK) feedback serve
+	$(FLASK) feedback serve --port $(PORT)
 
 test: $(VENV)/.installed translations
 	$(BIN)/ruff check .

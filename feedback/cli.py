@@ -25,6 +25,8 @@ from feedback.models import Survey
 from feedback.models import db
 
 logger = logging.getLogger(__name__)
+# The api_keys.name column's length.
+NAME_MAX = 100
 
 # A path segment of a token's length and alphabet: survey and opt-out links.
 TOKEN_SEGMENT = re.compile(r"/[A-Za-z0-9]{22}(?=[/?\s]|$)")
@@ -84,6 +86,12 @@ def recount_scores(survey_keys):
 @click.argument("name")
 def create_api_key(name):
     """Create an API key called NAME and print it; it is not shown again."""
+    name = name.strip()
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise click.BadParameter(
+            f"give the key a name of 1 to {NAME_MAX} printable characters, such as crm",
+            param_hint="NAME",
+        )
     click.echo(auth.create_key(name))
 
 

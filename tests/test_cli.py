@@ -4,6 +4,7 @@ import hashlib
 import re
 import stat
 
+import pytest
 import sqlalchemy
 from sqlalchemy import select
 
@@ -165,3 +166,21 @@ def test_listing_api_keys_shows_names_never_keys(app):
     assert names == ["bi", "crm"]
     hashes = [row.key_hash for row in stored_keys(app)]
     assert all(secret not in result.output for secret in keys + hashes)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "k" * 101, "crm\x00", "tab\tbed"])
+def test_an_api_key_needs_a_short_printable_name(app, name):
+    result = app.test_cli_runner().invoke(args=["feedback", "create-api-key", name])
+
+    assert result.exit_code == 2
+    assert "printable characters" in result.output
+    assert stored_keys(app) == []
+
+
+def test_an_api_key_name_of_100_characters_is_kept(app):
+    result = app.test_cli_runner().invoke(
+        args=["feedback", "create-api-key", "k" * 100]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert [row.name for row in stored_keys(app)] == ["k" * 100]
