@@ -250,3 +250,12 @@ def test_a_hundred_surveys_by_survey_over_a_year_of_weeks(api, answer):
     assert len(body["groups"]) == 100
     assert [group["n"] for group in body["groups"][:11]] == [1] * 10 + [0]
     assert_error(too_many, 422, "invalid")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/responses", "/api/v1/responses.csv"])
+def test_the_feed_takes_bounds_that_read_past_year_9999_in_the_zone(api, stay, path):
+    # The feed shows no bound in the zone, so these ranges are fine for it.
+    result = api.get(f"{path}?survey=stay&to=9999-12-31T23:00:00Z&tz=Asia/Tokyo")
+
+    assert result.status_code == 200
+    assert "berlin" in result.get_data(as_text=True)
