@@ -11,6 +11,7 @@ from datetime import timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Boolean
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import and_
@@ -21,6 +22,7 @@ from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import true
+from sqlalchemy import type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from feedback import metrics
@@ -217,15 +219,22 @@ def _extend(spans: list, start: datetime, end: datetime) -> None:
 
 
 def _within(column, spans: list):
-    return or_(
-        *(
-            and_(
-                column >= bindparam(None, start, type_=UTCDateTime()),
-                column < bindparam(None, end, type_=UTCDateTime()),
-            )
-            for start, end in spans
+    """Whether the column falls in one of the spans, the ORs nested by halves.
+
+    SQLite refuses an expression nested 1000 deep, and a flat chain of ORs nests
+    one level per span: a weekly series over 1000 weeks in Berlin has that many.
+    """
+    if len(spans) == 1:
+        start, end = spans[0]
+        return and_(
+            column >= bindparam(None, start, type_=UTCDateTime()),
+            column < bindparam(None, end, type_=UTCDateTime()),
         )
-    )
+    middle = len(spans) // 2
+    halves = (_within(column, spans[:middle]), _within(column, spans[middle:]))
+    # or_ would flatten nested ORs back into one chain; a coerced half keeps its
+    # parentheses, and SQLite still splits the whole into index ranges.
+    return or_(*(type_coerce(half, Boolean).self_group() for half in halves))
 
 
 def _span_conditions(edges: list) -> list:
