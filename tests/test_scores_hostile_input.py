@@ -66,6 +66,11 @@ QUERIES = [
     "from=" + LONG,
     "from=%E2%80%8B",
     "from=%D9%A2%D9%A0%D9%A2%D9%A4-01-01",
+    "from=2024-03-01T10:00:00z",
+    "from=2024-03-01 10:00:00Z",
+    "from=2024-03-01T10:00:00.123456789Z",
+    "from=2024-03-01T10:00:00%2B05:30:15&to=2024-03-02&interval=day",
+    "from=2024-03-01T10:00:00%2B05:30:15.5&to=2024-03-02&interval=day",
     # Zones.
     "tz=",
     "tz=UTC%20",
@@ -73,6 +78,9 @@ QUERIES = [
     "tz=Europe/Berl%C3%ADn",
     "tz=" + LONG,
     "tz=../../../../etc/localtime",
+    "tz=Etc/GMT-14&from=2024-01-01&to=2024-01-03&interval=day",
+    "tz=EST5EDT&from=2024-01-01&to=2024-01-03&interval=day",
+    "tz=America/Argentina/ComodRivadavia&from=1800-01-01&to=1800-02-01&interval=day",
     "tz=Europe/Berlin&tz=Asia/Kolkata&from=2024-01-01&to=2024-01-03&interval=day",
     # Limits.
     "group_by=channel&limit=0",

@@ -49,6 +49,7 @@ ZONES = [
     "Australia/Lord_Howe",
     "Pacific/Chatham",
     "America/Santiago",
+    "America/Havana",
 ]
 # Zones whose offsets are whole hours in 2023 and 2024 (Lord Howe in summer only).
 WHOLE_HOUR_ZONES = [
@@ -56,6 +57,7 @@ WHOLE_HOUR_ZONES = [
     "Europe/Berlin",
     "America/Los_Angeles",
     "America/Santiago",
+    "America/Havana",
     "Australia/Lord_Howe",
 ]
 OFFSETS = ["Z", "+00:00", "+01:00", "-08:00", "+05:30", "+10:30", "+13:45", "-03:30"]
@@ -81,11 +83,16 @@ CLOCK_CHANGES = [
         "2023-09-23T14:00Z",
         "2024-04-06T14:00Z",
         "2024-09-28T14:00Z",
-        # Santiago moves its clocks at midnight: some days start at 01:00.
+        # Santiago and Havana move their clocks at midnight: some days start at
+        # 01:00, and in Havana some days see midnight twice.
         "2023-04-02T03:00Z",
         "2023-09-03T04:00Z",
         "2024-04-07T03:00Z",
         "2024-09-08T04:00Z",
+        "2023-03-12T05:00Z",
+        "2023-11-05T05:00Z",
+        "2024-03-10T05:00Z",
+        "2024-11-03T05:00Z",
     )
 ]
 MISSING = object()
