@@ -11,6 +11,7 @@ from datetime import timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Boolean
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import and_
@@ -21,6 +22,7 @@ from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import true
+from sqlalchemy import type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from feedback import metrics
@@ -69,7 +71,7 @@ class Selection:
 
 
 def choose_surveys(
-    keys, kind, touchpoint, stage, allow_mixed: bool = False
+    keys, kind, touchpoint, stage, allow_mixed: bool = False, lock: bool = False
 ) -> tuple[str | None, list[Survey]]:
     """The surveys a request names, and their one kind; 4xx when that is unclear."""
     if keys is not None and not keys:
@@ -91,6 +93,10 @@ def choose_surveys(
         statement = statement.where(Survey.touchpoint == touchpoint)
     if stage:
         statement = statement.where(Survey.stage == stage)
+    if lock:
+        # Their segments choose which counts are read next: a change of segments
+        # recounts them, so it waits for this read to end, and this read for it.
+        statement = statement.with_for_update(read=True)
     surveys = list(db.session.scalars(statement))
 
     if keys:
@@ -217,15 +223,22 @@ def _extend(spans: list, start: datetime, end: datetime) -> None:
 
 
 def _within(column, spans: list):
-    return or_(
-        *(
-            and_(
-                column >= bindparam(None, start, type_=UTCDateTime()),
-                column < bindparam(None, end, type_=UTCDateTime()),
-            )
-            for start, end in spans
+    """Whether the column falls in one of the spans, the ORs nested by halves.
+
+    SQLite refuses an expression nested 1000 deep, and a flat chain of ORs nests
+    one level per span: a weekly series over 1000 weeks in Berlin has that many.
+    """
+    if len(spans) == 1:
+        start, end = spans[0]
+        return and_(
+            column >= bindparam(None, start, type_=UTCDateTime()),
+            column < bindparam(None, end, type_=UTCDateTime()),
         )
-    )
+    middle = len(spans) // 2
+    halves = (_within(column, spans[:middle]), _within(column, spans[middle:]))
+    # or_ would flatten nested ORs back into one chain; a coerced half keeps its
+    # parentheses, and SQLite still splits the whole into index ranges.
+    return or_(*(type_coerce(half, Boolean).self_group() for half in halves))
 
 
 def _span_conditions(edges: list) -> list:

@@ -73,12 +73,19 @@ def selection_range(query: dict, needs_range: bool = False) -> tuple:
 def selection_from(query: dict, needs_range: bool = False) -> scores.Selection:
     """Read the common filters into a Selection; 4xx for what does not fit."""
     tz, start, end = selection_range(query, needs_range)
+    # The answer shows both in the zone, where 9999-12-31T23:00Z is in year 10000.
+    for name, moment in (("from", start), ("to", end)):
+        try:
+            _local(moment, tz)
+        except OverflowError:
+            raise ApiError(422, OUT_OF_RANGE, {name: [OUT_OF_RANGE]}) from None
 
     kind, surveys = scores.choose_surveys(
         query.get("survey"),
         query.get("kind"),
         query.get("touchpoint"),
         query.get("stage"),
+        lock=True,
     )
     return scores.Selection(
         kind=kind,
