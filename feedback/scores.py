@@ -71,7 +71,7 @@ class Selection:
 
 
 def choose_surveys(
-    keys, kind, touchpoint, stage, allow_mixed: bool = False, lock: bool = False
+    keys, kind, touchpoint, stage, allow_mixed: bool = False
 ) -> tuple[str | None, list[Survey]]:
     """The surveys a request names, and their one kind; 4xx when that is unclear."""
     if keys is not None and not keys:
@@ -93,10 +93,6 @@ def choose_surveys(
         statement = statement.where(Survey.touchpoint == touchpoint)
     if stage:
         statement = statement.where(Survey.stage == stage)
-    if lock:
-        # Their segments choose which counts are read next: a change of segments
-        # recounts them, so it waits for this read to end, and this read for it.
-        statement = statement.with_for_update(read=True)
     surveys = list(db.session.scalars(statement))
 
     if keys:

@@ -85,7 +85,6 @@ def selection_from(query: dict, needs_range: bool = False) -> scores.Selection:
         query.get("kind"),
         query.get("touchpoint"),
         query.get("stage"),
-        lock=True,
     )
     return scores.Selection(
         kind=kind,
