@@ -167,6 +167,26 @@ def rebuild(survey: Survey) -> None:
     logger.info("score counts rebuilt survey=%s", survey.key)
 
 
+def recount_segments(survey: Survey, segments: list[str]) -> None:
+    """Recount the rows of newly declared segments, in the transaction.
+
+    The rows of a segment no longer declared are left as they are: a score read
+    that chose them a moment before the change then still finds them whole,
+    without any lock. They are never read again, and `feedback recount-scores`
+    clears them.
+    """
+    dialect = db.session.get_bind().dialect.name
+    db.session.execute(
+        delete(ScoreCount).where(
+            ScoreCount.survey_id == survey.id, ScoreCount.segment.in_(segments)
+        )
+    )
+    for segment in segments:
+        for hours in SPANS:
+            _recount(survey, segment, hours, dialect)
+    logger.info("score counts of new segments counted survey=%s", survey.key)
+
+
 def _recount(survey: Survey, segment: str, hours: int, dialect: str) -> None:
     if segment == WHOLE:
         value = literal(ABSENT, String)

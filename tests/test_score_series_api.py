@@ -448,6 +448,26 @@ def test_declaring_a_segment_later_recounts_earlier_answers(api, answer):
     ]
 
 
+def test_a_segment_declared_again_counts_what_changed_while_it_was_not(api, answer):
+    make_survey(api, "stay", segments=["hotel"])
+    answer("stay", 10, at("2024-06-01T10:00:00"), {"hotel": "hamburg"})
+    api.patch("/api/v1/surveys/stay", json={"segments": []})
+    # While undeclared, its rows are left behind and go stale.
+    answer("stay", 0, at("2024-06-02T10:00:00"), {"hotel": "hamburg"})
+    answer("stay", 9, at("2024-06-02T10:00:00"), {"hotel": "bonn"})
+
+    patched = api.patch("/api/v1/surveys/stay", json={"segments": ["hotel"]})
+    body = get_scores(api, survey="stay", group_by="property.hotel")
+    filtered = get_scores(api, survey="stay", **{"property.hotel": "hamburg"})
+
+    assert patched.status_code == 200
+    assert [(g["value"], g["n"], g["score"]) for g in body["groups"]] == [
+        ("hamburg", 2, 0.0),
+        ("bonn", 1, 100.0),
+    ]
+    assert (filtered["n"], filtered["score"]) == (2, 0.0)
+
+
 def test_mixed_kinds_are_refused(api):
     make_survey(api, "stay")
     make_survey(api, "desk", kind="csat")

@@ -109,10 +109,11 @@ class SurveyItem(MethodView):
             raise ApiError(
                 422, error.messages[0], {error.field_name: error.messages}
             ) from None
-        recount = "segments" in data and data["segments"] != survey.segments
+        declared = list(survey.segments or [])
         apply(survey, data)
-        if recount:
+        added = [name for name in survey.segments or [] if name not in declared]
+        if added:
             db.session.flush()
-            score_counts.rebuild(survey)
+            score_counts.recount_segments(survey, added)
         db.session.commit()
         return survey
