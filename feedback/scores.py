@@ -144,8 +144,24 @@ def edges_of(selection: Selection) -> tuple[list[datetime | None], list]:
         series = []
         edges = [selection.start, selection.end]
     if selection.compare:
-        edges.insert(0, selection.start - (selection.end - selection.start))
+        edges.insert(0, previous_start(selection.start, selection.end, selection.tz))
     return edges, series
+
+
+def previous_start(start: datetime, end: datetime, tz: ZoneInfo) -> datetime:
+    """Where the period of equal length right before [start, end) begins.
+
+    A range of whole local days is compared with as many whole local days, so
+    March against February ends at midnight even across a clock change; any
+    other range with the same length in time.
+    """
+    first, last = start.astimezone(tz), end.astimezone(tz)
+    if periods.local_midnight(first.date(), tz) == start and (
+        periods.local_midnight(last.date(), tz) == end
+    ):
+        days = last.date() - first.date()
+        return periods.local_midnight(first.date() - days, tz)
+    return start - (end - start)
 
 
 def uses_hourly_counts(selection: Selection, edges: list) -> bool:

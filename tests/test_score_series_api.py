@@ -286,6 +286,43 @@ def test_compare_with_the_previous_period(api, answer):
     assert body["significant"] is True
 
 
+def test_the_previous_period_of_whole_days_starts_at_local_midnight(api, answer):
+    make_survey(api, "stay")
+    # Berlin moves to summer time on 31 March: April's 30 days are 719 hours long.
+    answer("stay", 10, at("2024-03-01T23:30:00"))
+    answer("stay", 0, at("2024-03-01T22:30:00"))
+
+    body = get_scores(
+        api,
+        survey="stay",
+        tz="Europe/Berlin",
+        **{"from": "2024-04-01"},
+        to="2024-05-01",
+        compare="previous",
+    )
+
+    assert body["previous"]["from"] == "2024-03-02T00:00:00+01:00"
+    assert body["previous"]["to"] == "2024-04-01T00:00:00+02:00"
+    # 1 March 23:30 UTC is 2 March 00:30 in Berlin, inside; 22:30 UTC is not.
+    assert (body["previous"]["n"], body["previous"]["score"]) == (1, 100.0)
+
+
+def test_the_previous_period_of_a_time_range_has_the_same_length(api, answer):
+    make_survey(api, "stay")
+
+    body = get_scores(
+        api,
+        survey="stay",
+        tz="Europe/Berlin",
+        **{"from": "2024-04-01T09:30:00+02:00"},
+        to="2024-04-01T12:00:00+02:00",
+        compare="previous",
+    )
+
+    assert body["previous"]["from"] == "2024-04-01T07:00:00+02:00"
+    assert body["previous"]["to"] == "2024-04-01T09:30:00+02:00"
+
+
 def test_compare_not_significant(api, answer):
     make_survey(api, "stay")
     for score in [10] * 6 + [0] * 4:

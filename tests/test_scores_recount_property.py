@@ -408,7 +408,16 @@ def expected_answer(kind: str, stored: list[dict], query: dict, low_sample: int)
             for name, values in filters.items()
         )
     ]
-    earliest = start - (end - start) if compare else start
+    earliest = start
+    if compare:
+        first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+        whole_days = _midnight(first, tz) == start and _midnight(last, tz) == end
+        # Whole local days are compared with as many local days before them.
+        earliest = (
+            _midnight(first - (last - first), tz)
+            if whole_days
+            else start - (end - start)
+        )
 
     def within(answer, low, high) -> bool:
         moment = answer["answered_at"]
