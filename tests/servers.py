@@ -212,6 +212,12 @@ def twilio_api():
     stand_in.server.server_close()
 
 
+@pytest.fixture
+def twilio_app(make_app, twilio_api):
+    """The app sending texts through the stand-in, fast enough not to wait."""
+    return make_app(**twilio_api.settings(), SMS_RATE=1000)
+
+
 def post_signed(client, path, params, url=None, token=AUTH_TOKEN, tamper=None):
     """Post as Twilio does: form fields, signed for the app's public URL."""
     public = client.application.config["BASE_URL"] + path

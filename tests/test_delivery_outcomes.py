@@ -24,11 +24,6 @@ PHONE = "+447911123456"
 
 
 @pytest.fixture
-def twilio_app(make_app, twilio_api):
-    return make_app(**twilio_api.settings(), SMS_RATE=1000)
-
-
-@pytest.fixture
 def api(twilio_app):
     return ApiClient.for_app(twilio_app)
 

@@ -18,11 +18,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
 @pytest.fixture
-def twilio_app(make_app, twilio_api):
-    return make_app(**twilio_api.settings(), SMS_RATE=1000)
-
-
-@pytest.fixture
 def api(twilio_app):
     return ApiClient.for_app(twilio_app)
 
