@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 SURVEY_GROUPS = ("survey", "touchpoint", "stage")
 PROPERTY_PREFIX = "property."
+# Groups times their periods: about 17 MB of JSON at the most.
+MAX_RESULTS = 50_000
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -530,23 +532,38 @@ def aggregate(selection: Selection, low_sample: int) -> dict:
             _add(total, counts)
     result = figures(everything)
     if selection.group_by:
-        groups = [
-            {"value": value, **figures(ranges)} for value, ranges in per_group.items()
-        ]
+        candidates = dict(per_group)
         if selection.group_by in SURVEY_GROUPS:
-            seen = {group["value"] for group in groups}
             nothing = [_tally() for _ in range(ranges_count)]
-            groups.extend(
-                {"value": label, **figures(nothing)}
-                for label in sorted(set(labels.values()) - seen)
+            for label in sorted(set(labels.values()) - set(per_group)):
+                candidates[label] = nothing
+        scale = metrics.SCALES[selection.kind]
+
+        def order(item) -> tuple:
+            value, ranges = item
+            answered = sum(
+                sum(counts[scale.low : scale.high + 1]) for counts in ranges[offset:]
             )
-        groups.sort(
-            key=lambda group: (-group["n"], group["value"] is None, str(group["value"]))
-        )
-        if selection.limit:
-            groups = groups[: selection.limit]
-        result["groups"] = groups
+            return -answered, value is None, str(value)
+
+        # Ordered and cut before they are summarised: limit saves the work too.
+        chosen = sorted(candidates.items(), key=order)[: selection.limit or None]
+        _check_size(len(chosen), len(series))
+        result["groups"] = [
+            {"value": value, **figures(ranges)} for value, ranges in chosen
+        ]
     return result
+
+
+def _check_size(groups: int, buckets: int) -> None:
+    results = groups * (buckets + 1)
+    if results > MAX_RESULTS:
+        message = (
+            f"That is {results:,} results ({groups:,} groups, each over"
+            f" {buckets + 1:,} periods); the most one answer holds is"
+            f" {MAX_RESULTS:,}. Set limit, choose a longer interval or a shorter range."
+        )
+        raise ApiError(422, message, {"limit": [message]})
 
 
 def _survey_label(survey: Survey, group_by: str | None) -> str:

@@ -1,7 +1,9 @@
 """Scores in a time zone: series, groups, comparison, hourly counts, errors."""
 
 from datetime import UTC
+from datetime import date
 from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
@@ -580,3 +582,33 @@ def test_whole_utc_days_come_from_day_rows_and_the_rest_from_hours():
         (at("2024-03-10T00:00:00"), at("2024-03-11T00:00:00")),
         (at("2024-03-17T00:00:00"), at("2024-03-17T23:00:00")),
     ]
+
+
+@pytest.mark.parametrize(("limit", "status"), [(None, 422), (50, 200)])
+def test_an_answer_holds_at_most_50000_results(api, answer, limit, status):
+    make_survey(api, "stay", segments=["hotel"])
+    for number in range(51):
+        answer("stay", 9, at("2024-01-01T10:00:00"), {"hotel": f"h{number:02d}"})
+    start = date(2024, 1, 1)
+    query = {
+        "survey": "stay",
+        "from": start.isoformat(),
+        # 999 days: each of the 51 hotels over 1,000 periods with the whole range.
+        "to": (start + timedelta(days=999)).isoformat(),
+        "interval": "day",
+        "group_by": "property.hotel",
+    }
+    if limit:
+        query["limit"] = limit
+
+    result = api.get("/api/v1/scores", query_string=query)
+
+    assert result.status_code == status
+    if status == 422:
+        error = result.get_json()["error"]
+        assert "51,000 results" in error["message"]
+        assert set(error["details"]) == {"limit"}
+    else:
+        groups = result.get_json()["groups"]
+        assert len(groups) == 50
+        assert all(len(group["series"]) == 999 for group in groups)
