@@ -441,11 +441,8 @@ def _raw_rows(selection: Selection, edges: list) -> list:
 
 
 def _group_column(selection: Selection, survey_column, channel_column):
-    if selection.group_by in SURVEY_GROUPS:
-        return survey_column
-    if selection.group_by == "channel":
-        return channel_column
-    return literal(None, String)
+    columns = {"survey": survey_column, "channel": channel_column}
+    return columns.get(_grouping(selection), literal(None, String))
 
 
 def _tally() -> list[int]:
