@@ -62,11 +62,6 @@ def _round_ratio(numerator: int, denominator: int, places: int = 1) -> float:
     return math.copysign(magnitude, numerator) / scale
 
 
-def counts_of(kind: str, counts: dict[int, int]) -> dict[int, int]:
-    """Keep the values on the kind's scale, as plain ints, zeros included."""
-    return {value: int(counts.get(value, 0)) for value in SCALES[kind].values}
-
-
 def tally_of(kind: str, counts: dict[int, int]) -> list[int]:
     """Answers per score value 0 to 10, zero off the kind's scale."""
     tally = [0] * TALLY_SIZE
@@ -113,18 +108,14 @@ def _estimate(kind: str, tally: list[int], n: int) -> tuple[int, float | None]:
     return total, math.sqrt(max(sample_variance, 0.0) / n)
 
 
-def interval(
-    kind: str, counts: dict[int, int], known: tuple | None = None
-) -> tuple[float, float, float] | None:
+def interval(kind: str, counts: dict[int, int]) -> tuple[float, float, float] | None:
     """The 95% (margin of error, low, high), unrounded; None below two answers."""
     tally = tally_of(kind, counts)
     n = sum(tally)
     if n < 2:
         return None
-    if known is None:
-        numerator, error = _estimate(kind, tally, n)
-        known = (numerator / n, error)
-    return _interval(kind, tally, n, float(known[0]), known[1])
+    numerator, error = _estimate(kind, tally, n)
+    return _interval(kind, tally, n, numerator / n, error)
 
 
 def _interval(
